@@ -1,0 +1,171 @@
+"""The `touchpoint` command line: serve, db upgrade, program create, demo, jobs run, backfill,
+reattribute. Commands that print a result print JSON with `--json`."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+
+from core.config import Settings
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _app():  # type: ignore[no-untyped-def]
+    from app import create_app
+
+    return create_app()
+
+
+def _echo(data: dict[str, Any], as_json: bool, human: str) -> None:
+    click.echo(json.dumps(data, indent=2, default=str) if as_json else human)
+
+
+@click.group(help="Touchpoint: self-hosted affiliate tracking and attribution.")
+def main() -> None:
+    pass
+
+
+@main.command(help="Serve Touchpoint with gunicorn on the configured database.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    from core import migrate
+
+    settings = _settings()
+    todo = migrate.pending(settings.database_url)
+    if todo:
+        raise click.ClickException(
+            f"{len(todo)} database migration(s) pending ({', '.join(todo)}); "
+            "run `touchpoint db upgrade` first")
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "sync")
+            self.cfg.set("keepalive", 5)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("forwarded_allow_ips", "127.0.0.1")
+
+        def load(self):  # type: ignore[no-untyped-def]
+            return _app()
+
+    _print_first_steps(settings)
+    click.echo(f"Touchpoint on http://{host}:{port} ({workers} workers, {_safe_url(settings.database_url)})")
+    Server().run()
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _print_first_steps(settings: Settings) -> None:
+    from sqlmodel import Session, func, select
+
+    from core.db import make_engine
+    from core.models import Program
+
+    engine = make_engine(settings.database_url)
+    with Session(engine) as s:
+        count = s.exec(select(func.count()).select_from(Program)).one()
+    engine.dispose()
+    if not count:
+        click.echo("No program yet. Create the first one:\n"
+                   "  .venv/bin/touchpoint program create --name 'My shop' --currency USD "
+                   "--domain shop.example\n"
+                   "or fill a demo:  .venv/bin/touchpoint demo")
+
+
+@main.group(help="Database commands.")
+def db() -> None:
+    pass
+
+
+@db.command("upgrade", help="Apply database migrations (Alembic).")
+def db_upgrade() -> None:
+    from core import migrate
+
+    settings = _settings()
+    migrate.upgrade(settings.database_url)
+    click.echo(f"database is up to date ({_safe_url(settings.database_url)})")
+
+
+@main.group(help="Programs.")
+def program() -> None:
+    pass
+
+
+@program.command("create", help="Create a program; prints its keys (the secret key only now).")
+@click.option("--name", required=True)
+@click.option("--currency", required=True, help="ISO 4217, e.g. USD")
+@click.option("--domain", required=True, help="the shop's domain, e.g. shop.example")
+@click.option("--json", "as_json", is_flag=True)
+def program_create(name: str, currency: str, domain: str, as_json: bool) -> None:
+    from pydantic import ValidationError
+
+    from core.errors import ApiError, describe_validation_error
+    from core.programs import create_program
+    from core.schemas import ProgramCreate
+
+    app = _app()
+    with app.app_context():
+        from core.db import get_db
+
+        try:
+            data = ProgramCreate(name=name, currency=currency, domain=domain)
+            with get_db().write() as s:
+                created = create_program(s, data)
+        except ValidationError as exc:
+            raise click.UsageError(describe_validation_error(exc)) from None
+        except ApiError as exc:
+            raise click.UsageError(exc.message) from None
+    out = created.model_dump()
+    _echo(out, as_json, f"program {out['program_id']}\n  secret key (shown once): "
+                        f"{out['api_key']}\n  publishable key: {out['publishable_key']}")
+
+
+@main.group(help="Background work.")
+def jobs() -> None:
+    pass
+
+
+@jobs.command("run", help="Approve commissions past their holding period; retry failed deliveries.")
+@click.option("--json", "as_json", is_flag=True)
+def jobs_run(as_json: bool) -> None:
+    from core import jobs as job_ops
+
+    app = _app()
+    with app.app_context():
+        result = job_ops.run_due(datetime.now(timezone.utc))
+    _echo(result, as_json, "\n".join(f"{k}: {v}" for k, v in result.items()))
+
+
+@main.command(help="Pull past orders, subscriptions and refunds from a source's platform API.")
+@click.argument("source_id")
+@click.option("--since", required=True, type=click.DateTime(formats=["%Y-%m-%d"]))
+@click.option("--json", "as_json", is_flag=True)
+def backfill(source_id: str, since: datetime, as_json: bool) -> None:
+    from core import backfill as backfill_ops
+
+    app = _app()
+    with app.app_context():
+        try:
+            result = backfill_ops.run(source_id, since.replace(tzinfo=timezone.utc),
+                                      progress=not as_json and sys.stderr.isatty() or True)
+        except backfill_ops.BackfillError as exc:
+            raise click.ClickException(str(exc)) from None
+    _echo(result, as_json, "\n".join(f"{k}: {v}" for k, v in result.items()))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

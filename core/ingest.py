@@ -1,0 +1,513 @@
+"""One entry point for every conversion: `apply(ctx, events)`.
+
+The track API and every connector hand their events (core.events) to `apply`, in one database
+transaction. It upserts the conversion by (origin, external id), gathers the referral evidence,
+asks `core.attribution` who gets credit, asks `core.commissions` what it earns, and reconciles the
+ledger to that (`core.ledger`). Refunds, disputes and cancellations are stored as reported
+(`Adjustment`) and the commission is recomputed from all of them, so any arrival order and any
+number of replays give the same result.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, select
+
+from core import events as ev
+from core.attribution import Attribution, Inherited, Rules, Touch, attribute
+from core.commissions import Rule, after_refunds, base_commission, in_duration, pick_rule
+from core.connectors import Connector, SourceContext
+from core.ids import new_id
+from core.ledger import conversion_balances, reconcile, status_of_earning
+from core.models import (
+    Adjustment, Click, Conversion, ConversionAlias, Customer, Link, Partner, PartnerTag, Program,
+    PromoCode, Reward, Source, SubscriptionCancel, Touch as TouchRow,
+)
+
+
+class UnknownOrder(Exception):
+    """A refund for an order the track API never saw (answered 404 there)."""
+
+
+@dataclass
+class IngestContext:
+    """Where the events come from. `origin` namespaces external ids: a source id, or "api"."""
+
+    session: Session
+    program: Program
+    origin: str
+    platform: str
+    source: Source | None = None
+    connector: Connector | None = None
+    source_ctx: SourceContext | None = None
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+    _rules: list[Rule] | None = None
+
+    @property
+    def rules(self) -> Rules:
+        p = self.program
+        return Rules(p.attribution_model, p.attribution_window_days, p.promo_code_priority)
+
+    def reward_rules(self) -> list[Rule]:
+        if self._rules is None:
+            rows = self.session.exec(select(Reward).where(Reward.program_id == self.program.id))
+            self._rules = [Rule(r.id, r.event, r.type, Decimal(r.value), r.duration_months,
+                                r.partner_tag, r.created_at) for r in rows]
+        return self._rules
+
+
+def apply(ctx: IngestContext, events: list[ev.Event]) -> list[Conversion]:
+    """Apply events in order; returns the conversions they touched."""
+    touched: list[Conversion] = []
+    for event in events:
+        handler = HANDLERS.get(type(event))
+        if handler is None:
+            raise TypeError(f"not a core event: {event!r}")
+        touched += handler(ctx, event)
+    ctx.session.flush()
+    return touched
+
+
+# --- lookups -------------------------------------------------------------------------------------
+
+def find_conversion(ctx: IngestContext, ref: str, lock: bool = True) -> Conversion | None:
+    s = ctx.session
+    q = select(Conversion).where(Conversion.program_id == ctx.program.id,
+                                 Conversion.origin == ctx.origin, Conversion.external_id == ref)
+    conv = s.exec(q.with_for_update() if lock else q).first()
+    if conv is None:
+        alias = s.get(ConversionAlias, (ctx.program.id, ctx.origin, ref))
+        if alias is not None:
+            q = select(Conversion).where(Conversion.id == alias.conversion_id)
+            conv = s.exec(q.with_for_update() if lock else q).first()
+    return conv
+
+
+def customer_for(ctx: IngestContext, customer_id: str | None, email: str | None) -> Customer | None:
+    """The customer by the platform's id (namespaced by origin), else by email; created if new."""
+    s = ctx.session
+    email = email.strip().lower() if email else None
+    if customer_id:
+        external = f"{ctx.origin}:{customer_id}"
+    elif email:
+        external = f"{ctx.origin}:email:{email}"
+    else:
+        return None
+    cust = s.exec(select(Customer).where(Customer.program_id == ctx.program.id,
+                                         Customer.external_id == external)).first()
+    if cust is None:
+        cust = Customer(id=new_id("cus"), program_id=ctx.program.id, external_id=external,
+                        email=email)
+        s.add(cust)
+        s.flush()
+    elif email and not cust.email:
+        cust.email = email
+        s.add(cust)
+    return cust
+
+
+def _click(ctx: IngestContext, click_id: str) -> Click | None:
+    click = ctx.session.get(Click, click_id)
+    return click if click is not None and click.program_id == ctx.program.id else None
+
+
+def gather_touches(ctx: IngestContext, referral: ev.Referral, at: datetime,
+                   customer: Customer | None) -> list[Touch]:
+    """The evidence for one conversion: its hints (a click and the earlier clicks of the same
+    visitor, a ref, promo codes) plus what was recorded for the customer before. New hints are
+    recorded for the customer so later conversions and the what-if replay see them."""
+    s = ctx.session
+    new: list[Touch] = []
+    if referral.click_id:
+        click = _click(ctx, referral.click_id)
+        if click is not None:
+            chain = s.exec(select(Click).where(Click.program_id == ctx.program.id,
+                                               Click.visitor_id == click.visitor_id,
+                                               Click.is_bot == False)).all()  # noqa: E712
+            for c in chain or [click]:
+                new.append(Touch("click", c.partner_id, c.created_at, c.id,
+                                 evidence=referral.evidence))
+    if referral.ref:
+        partner = s.exec(select(Partner).where(Partner.program_id == ctx.program.id,
+                                               Partner.key == referral.ref)).first()
+        if partner is not None:
+            new.append(Touch("ref", partner.id, at, evidence=referral.evidence))
+    codes = [c.strip().lower() for c in referral.promo_codes if c and c.strip()]
+    if codes:
+        for promo in s.exec(select(PromoCode).where(PromoCode.program_id == ctx.program.id,
+                                                    PromoCode.code_lower.in_(codes))):
+            new.append(Touch("promo_code", promo.partner_id, at, code=promo.code,
+                             evidence=referral.evidence))
+    old: list[Touch] = []
+    if customer is not None:
+        rows = s.exec(select(TouchRow).where(TouchRow.customer_id == customer.id)).all()
+        seen = {(r.kind, r.click_id, r.code, r.partner_id) for r in rows}
+        old = [Touch(r.kind, r.partner_id, r.at, r.click_id, r.code, r.evidence)
+               for r in rows if r.kind != "promo_code"]
+        for t in new:
+            if (t.kind, t.click_id, t.code, t.partner_id) not in seen:
+                seen.add((t.kind, t.click_id, t.code, t.partner_id))
+                s.add(TouchRow(program_id=ctx.program.id, customer_id=customer.id,
+                               partner_id=t.partner_id, kind=t.kind, click_id=t.click_id,
+                               code=t.code, evidence=t.evidence, at=t.at))
+    by_key = {(t.kind, t.click_id, t.code, t.partner_id, t.at): t for t in old + new}
+    return list(by_key.values())
+
+
+def inherited_for(ctx: IngestContext, conv: Conversion, customer: Customer | None,
+                  email: str | None) -> Inherited | None:
+    """Attribution fixed earlier: the subscription's first payment, or the customer's partner
+    (by id, or by email for a customer first seen as a lead under another id)."""
+    s = ctx.session
+    if conv.subscription_id:
+        first = s.exec(select(Conversion).where(
+            Conversion.program_id == ctx.program.id, Conversion.origin == ctx.origin,
+            Conversion.subscription_id == conv.subscription_id, Conversion.id != conv.id,
+            Conversion.partner_id.is_not(None)).order_by(Conversion.occurred_at)).first()
+        if first is not None:
+            return Inherited(first.partner_id, "subscription",
+                             f"payment of subscription {conv.subscription_id}, first credited "
+                             f"on {first.external_id}", first.click_id)
+    if customer is not None and customer.partner_id:
+        return Inherited(customer.partner_id, "customer", "customer already credited to this "
+                         "partner", (customer.attribution or {}).get("click_id"))
+    email = (email or (customer.email if customer else None) or "").strip().lower()
+    if email:
+        other = s.exec(select(Customer).where(Customer.program_id == ctx.program.id,
+                                              Customer.email == email,
+                                              Customer.partner_id.is_not(None))
+                       .order_by(Customer.attributed_at)).first()
+        if other is not None:
+            return Inherited(other.partner_id, "customer",
+                             "an earlier lead or customer with the same email was credited",
+                             (other.attribution or {}).get("click_id"), "email")
+    return None
+
+
+# --- crediting and settling ------------------------------------------------------------------------
+
+def credit(ctx: IngestContext, conv: Conversion, att: Attribution,
+           customer: Customer | None) -> None:
+    """Record who gets credit and what the reward rule gives on the full amount."""
+    s = ctx.session
+    conv.attribution = att.as_dict()
+    conv.partner_id = att.partner_id
+    conv.click_id = att.click_id
+    if att.click_id:
+        click = _click(ctx, att.click_id)
+        if click is not None:
+            link = s.get(Link, click.link_id) if click.link_id else None
+            conv.campaign = click.campaign or (link.campaign if link else None) or click.utm_campaign
+    if att.partner_id is None:
+        conv.reward_id, conv.commission_base = None, 0
+        conv.commission_currency = ctx.program.currency
+        return
+    if customer is not None and customer.partner_id is None:
+        customer.partner_id = att.partner_id
+        customer.attribution = att.as_dict()
+        customer.attributed_at = conv.occurred_at
+        s.add(customer)
+        _write_back(ctx, customer, att)
+    tags = {t for t in s.exec(select(PartnerTag.tag).where(PartnerTag.partner_id == att.partner_id))}
+    rule = pick_rule(ctx.reward_rules(), conv.kind, conv.event, tags)
+    first_at = None
+    if conv.subscription_id:
+        first_at = s.exec(select(func.min(Conversion.occurred_at)).where(
+            Conversion.program_id == ctx.program.id, Conversion.origin == ctx.origin,
+            Conversion.subscription_id == conv.subscription_id)).first()
+    if rule is None or not in_duration(rule, conv.renewal, first_at, conv.occurred_at):
+        conv.reward_id = rule.id if rule else None
+        conv.commission_base, conv.commission_currency = 0, ctx.program.currency
+        return
+    conv.reward_id = rule.id
+    if rule.type == "flat":
+        conv.commission_base, conv.commission_currency = base_commission(rule, 0), ctx.program.currency
+    elif conv.currency == ctx.program.currency:
+        conv.commission_base, conv.commission_currency = base_commission(rule, conv.amount), conv.currency
+    elif conv.amount_program is not None:
+        conv.commission_base = base_commission(rule, conv.amount_program)
+        conv.commission_currency = ctx.program.currency
+    else:
+        # Never converted at a guessed rate: the partner earns in the sale's own currency.
+        conv.commission_base, conv.commission_currency = base_commission(rule, conv.amount), conv.currency
+
+
+def _write_back(ctx: IngestContext, customer: Customer, att: Attribution) -> None:
+    if ctx.connector is None or ctx.connector.write_back is None or ctx.source_ctx is None:
+        return
+    if not ctx.source_ctx.credentials:
+        return
+    partner = ctx.session.get(Partner, att.partner_id)
+    platform_id = customer.external_id.split(":", 1)[1]
+    if platform_id.startswith("email:") or partner is None:
+        return
+    connector, source_ctx, key, click_id = ctx.connector, ctx.source_ctx, partner.key, att.click_id
+
+    def run() -> None:
+        connector.write_back(source_ctx, platform_id, key, click_id)  # type: ignore[misc]
+
+    ctx.after_commit.append(run)
+
+
+def settle(ctx: IngestContext, conv: Conversion) -> None:
+    """Recompute the commission from the credited amount and every adjustment; post the difference."""
+    s = ctx.session
+    adjs = s.exec(select(Adjustment).where(Adjustment.conversion_id == conv.id)).all()
+    paid = conv.paid_total or conv.amount
+    totals = [a.amount or 0 for a in adjs if a.kind == "refund_total"]
+    summed = sum(paid if a.amount is None else a.amount for a in adjs if a.kind == "refund")
+    refunded = min(paid, max([summed, *totals])) if paid else 0
+    conv.refunded = refunded
+    disputes = [a.status for a in adjs if a.kind == "chargeback"]
+    canceled = any(a.kind == "cancel" for a in adjs)
+    sub_stopped = False
+    if conv.subscription_id and conv.renewal:
+        stop = s.get(SubscriptionCancel, (ctx.program.id, ctx.origin, conv.subscription_id))
+        sub_stopped = stop is not None and stop.canceled_at < conv.occurred_at
+    if canceled or "lost" in disputes or sub_stopped or (paid and refunded >= paid):
+        target, status = 0, "reversed"
+    elif "open" in disputes:
+        target, status = 0, "held"
+    else:
+        target = after_refunds(conv.commission_base, paid, refunded)
+        status = "partially_refunded" if refunded else ""
+    reconcile(s, program_id=ctx.program.id, conversion_id=conv.id, partner_id=conv.partner_id,
+              currency=conv.commission_currency or ctx.program.currency, target=target)
+    s.flush()
+    conv.commission = target
+    if not status:
+        bal = conversion_balances(s, conv.id).get(
+            (conv.partner_id or "", conv.commission_currency), None)
+        status = status_of_earning(bal) if bal is not None else "pending"
+    conv.status = status
+    s.add(conv)
+
+
+def _attach_waiting(ctx: IngestContext, conv: Conversion, refs: list[str]) -> None:
+    """Adjustments that arrived before their sale, keyed by any of its ids, now belong to it."""
+    for adj in ctx.session.exec(select(Adjustment).where(
+            Adjustment.program_id == ctx.program.id, Adjustment.origin == ctx.origin,
+            Adjustment.order_ref.in_(refs), Adjustment.conversion_id.is_(None))):
+        adj.conversion_id = conv.id
+        ctx.session.add(adj)
+
+
+# --- handlers ----------------------------------------------------------------------------------------
+
+def _new_conversion(ctx: IngestContext, *, kind: str, event: str, external_id: str,
+                    occurred_at: datetime, customer: Customer | None, referral: ev.Referral,
+                    **values: Any) -> Conversion:
+    conv = Conversion(id=new_id("cnv"), program_id=ctx.program.id, origin=ctx.origin,
+                      source_id=ctx.source.id if ctx.source else None, platform=ctx.platform,
+                      kind=kind, event=event, external_id=external_id, occurred_at=occurred_at,
+                      customer_id=customer.id if customer else None,
+                      currency=values.pop("currency", ctx.program.currency),
+                      hints={k: v for k, v in {
+                          "click_id": referral.click_id, "ref": referral.ref,
+                          "promo_codes": list(referral.promo_codes) or None,
+                          "evidence": referral.evidence}.items() if v},
+                      **values)
+    ctx.session.add(conv)
+    ctx.session.flush()
+    return conv
+
+
+def _decide(ctx: IngestContext, conv: Conversion, customer: Customer | None,
+            referral: ev.Referral, email: str | None, sale: ev.Sale | None = None) -> None:
+    touches = gather_touches(ctx, referral, conv.occurred_at, customer)
+    att = attribute(conv.occurred_at, touches, ctx.rules, inherited_for(ctx, conv, customer, email))
+    if att.partner_id is None and sale is not None and ctx.connector is not None \
+            and ctx.connector.lookup_referral is not None and ctx.source_ctx is not None:
+        more = ctx.connector.lookup_referral(ctx.source_ctx, sale)
+        if more is not None and not more.is_empty():
+            conv.hints = {**conv.hints, "lookup": {"click_id": more.click_id, "ref": more.ref,
+                                                   "promo_codes": list(more.promo_codes),
+                                                   "evidence": more.evidence}}
+            att = attribute(conv.occurred_at, touches + gather_touches(ctx, more, conv.occurred_at,
+                                                                       customer), ctx.rules)
+    credit(ctx, conv, att, customer)
+
+
+def on_sale(ctx: IngestContext, e: ev.Sale) -> list[Conversion]:
+    conv = find_conversion(ctx, e.order_id)
+    for alias in e.aliases:
+        if conv is None:
+            conv = find_conversion(ctx, alias)
+    customer = customer_for(ctx, e.customer_id, e.email or e.referral.email)
+    if conv is None:
+        program_amount = (e.amount_in_program_currency.amount
+                          if e.amount_in_program_currency is not None else None)
+        conv = _new_conversion(
+            ctx, kind="sale", event=e.event, external_id=e.order_id, occurred_at=e.occurred_at,
+            customer=customer, referral=e.referral, currency=e.amount.currency,
+            amount=e.amount.amount,
+            paid_total=e.paid_total.amount if e.paid_total is not None else e.amount.amount,
+            amount_program=program_amount, subscription_id=e.subscription_id, renewal=e.renewal)
+        _decide(ctx, conv, customer, e.referral, e.email or e.referral.email, e)
+    elif conv.partner_id is None and not e.referral.is_empty():
+        # The same payment again, now with evidence it lacked (e.g. session after invoice).
+        if conv.customer_id is None and customer is not None:
+            conv.customer_id = customer.id
+        _decide(ctx, conv, customer, e.referral, e.email, e)
+    refs = [e.order_id, *e.aliases]
+    for alias in refs:
+        if alias != conv.external_id and ctx.session.get(
+                ConversionAlias, (ctx.program.id, ctx.origin, alias)) is None:
+            ctx.session.add(ConversionAlias(program_id=ctx.program.id, origin=ctx.origin,
+                                            alias=alias, conversion_id=conv.id))
+    _attach_waiting(ctx, conv, refs)
+    ctx.session.flush()
+    settle(ctx, conv)
+    return [conv]
+
+
+def on_lead(ctx: IngestContext, e: ev.Lead) -> list[Conversion]:
+    external = f"lead:{e.event}:{e.customer_id}"
+    conv = find_conversion(ctx, external)
+    customer = customer_for(ctx, e.customer_id, e.email or e.referral.email)
+    if conv is None:
+        conv = _new_conversion(ctx, kind="lead", event=e.event, external_id=external,
+                               occurred_at=e.occurred_at, customer=customer, referral=e.referral)
+        _decide(ctx, conv, customer, e.referral, e.email)
+    elif conv.partner_id is None and not e.referral.is_empty():
+        _decide(ctx, conv, customer, e.referral, e.email)
+    settle(ctx, conv)
+    return [conv]
+
+
+def on_identify(ctx: IngestContext, e: ev.Identify) -> list[Conversion]:
+    """Late evidence: credit the customer's (or subscription's, or order's) uncredited conversions."""
+    s = ctx.session
+    customer = customer_for(ctx, e.customer_id, e.email or e.referral.email)
+    touches = gather_touches(ctx, e.referral, e.occurred_at, customer)
+    att = attribute(e.occurred_at, touches, ctx.rules,
+                    Inherited(customer.partner_id, "customer", "customer already credited")
+                    if customer is not None and customer.partner_id else None)
+    if att.partner_id is None:
+        return []
+    conds = []
+    if customer is not None:
+        conds.append(Conversion.customer_id == customer.id)
+    if e.subscription_id:
+        conds.append(Conversion.subscription_id == e.subscription_id)
+    if e.order_id:
+        conds.append(Conversion.external_id == e.order_id)
+    if customer is not None and customer.partner_id is None:
+        customer.partner_id, customer.attribution = att.partner_id, att.as_dict()
+        customer.attributed_at = e.occurred_at
+        s.add(customer)
+        _write_back(ctx, customer, att)
+    if not conds:
+        return []
+    touched = []
+    for conv in s.exec(select(Conversion).where(
+            Conversion.program_id == ctx.program.id, Conversion.origin == ctx.origin,
+            Conversion.partner_id.is_(None), or_(*conds)).order_by(Conversion.occurred_at)
+            .with_for_update()).all():
+        if conv.customer_id is None and customer is not None:
+            conv.customer_id = customer.id
+        credit(ctx, conv, att, customer)
+        settle(ctx, conv)
+        touched.append(conv)
+    return touched
+
+
+def _adjust(ctx: IngestContext, order_ref: str, kind: str, key: str, occurred_at: datetime,
+            amount: int | None = None, currency: str | None = None,
+            status: str | None = None) -> list[Conversion]:
+    s = ctx.session
+    adj = s.exec(select(Adjustment).where(
+        Adjustment.program_id == ctx.program.id, Adjustment.origin == ctx.origin,
+        Adjustment.kind == kind, Adjustment.key == key).with_for_update()).first()
+    conv = find_conversion(ctx, order_ref)
+    if adj is None:
+        adj = Adjustment(program_id=ctx.program.id, origin=ctx.origin, order_ref=order_ref,
+                         kind=kind, key=key, amount=amount, currency=currency, status=status,
+                         occurred_at=occurred_at)
+    elif kind == "refund_total" and amount is not None and (adj.amount or 0) < amount:
+        adj.amount = amount  # a running total only grows; an older, smaller one changes nothing
+    elif kind == "chargeback" and status != "open" and adj.status == "open":
+        adj.status = status  # the outcome replaces "open"; a late "open" never undoes an outcome
+    else:
+        return [conv] if conv is not None else []
+    adj.conversion_id = conv.id if conv is not None else None
+    s.add(adj)
+    s.flush()
+    if conv is None:
+        return []
+    settle(ctx, conv)
+    return [conv]
+
+
+def on_refund(ctx: IngestContext, e: ev.Refund) -> list[Conversion]:
+    amount = e.amount.amount if e.amount is not None else None
+    currency = e.amount.currency if e.amount is not None else None
+    if e.cumulative:
+        return _adjust(ctx, e.order_id, "refund_total", e.order_id, e.occurred_at, amount, currency)
+    key = e.refund_id or f"auto:{uuid.uuid4()}"
+    return _adjust(ctx, e.order_id, "refund", key, e.occurred_at, amount, currency)
+
+
+def on_chargeback(ctx: IngestContext, e: ev.Chargeback) -> list[Conversion]:
+    return _adjust(ctx, e.order_id, "chargeback", e.dispute_id, e.occurred_at,
+                   e.amount.amount if e.amount else None,
+                   e.amount.currency if e.amount else None, e.status)
+
+
+def on_order_canceled(ctx: IngestContext, e: ev.OrderCanceled) -> list[Conversion]:
+    return _adjust(ctx, e.order_id, "cancel", e.order_id, e.occurred_at)
+
+
+def on_subscription_canceled(ctx: IngestContext, e: ev.SubscriptionCanceled) -> list[Conversion]:
+    s = ctx.session
+    if s.get(SubscriptionCancel, (ctx.program.id, ctx.origin, e.subscription_id)) is None:
+        s.add(SubscriptionCancel(program_id=ctx.program.id, origin=ctx.origin,
+                                 subscription_id=e.subscription_id, canceled_at=e.occurred_at))
+        s.flush()
+    touched = []
+    for conv in s.exec(select(Conversion).where(
+            Conversion.program_id == ctx.program.id, Conversion.origin == ctx.origin,
+            Conversion.subscription_id == e.subscription_id,
+            Conversion.occurred_at > e.occurred_at)).all():
+        settle(ctx, conv)
+        touched.append(conv)
+    return touched
+
+
+def on_source_disconnected(ctx: IngestContext, e: ev.SourceDisconnected) -> list[Conversion]:
+    if ctx.source is not None:
+        ctx.source.status = "disabled"
+        ctx.session.add(ctx.source)
+    return []
+
+
+def on_data_request(ctx: IngestContext, e: ev.PersonalDataRequest) -> list[Conversion]:
+    from core import privacy
+    privacy.export(ctx, e)
+    return []
+
+
+def on_erasure(ctx: IngestContext, e: ev.PersonalDataErasure) -> list[Conversion]:
+    from core import privacy
+    privacy.erase(ctx, e)
+    return []
+
+
+HANDLERS: dict[type, Callable[[IngestContext, Any], list[Conversion]]] = {
+    ev.Sale: on_sale,
+    ev.Lead: on_lead,
+    ev.Identify: on_identify,
+    ev.Refund: on_refund,
+    ev.Chargeback: on_chargeback,
+    ev.OrderCanceled: on_order_canceled,
+    ev.SubscriptionCanceled: on_subscription_canceled,
+    ev.SourceDisconnected: on_source_disconnected,
+    ev.PersonalDataRequest: on_data_request,
+    ev.PersonalDataErasure: on_erasure,
+}

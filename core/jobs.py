@@ -1,0 +1,55 @@
+"""Due work for `touchpoint jobs run` (cron it every few minutes): approve commissions whose
+holding period ended, retry deliveries that failed, forget old IP salts."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func
+from sqlmodel import select
+
+from core import inbox
+from core.db import get_db
+from core.ledger import signed_into
+from core.models import Conversion, LedgerEntry, Program
+
+
+def approve_due(now: datetime) -> int:
+    """pending -> approved for conversions older than the program's hold_days; disputed
+    (held) ones wait. Returns how many ledger entries were written."""
+    db = get_db()
+    written = 0
+    with db.write() as s:
+        for program in s.exec(select(Program)).all():
+            cutoff = now - timedelta(days=program.hold_days)
+            pending = signed_into("pending")
+            rows = s.exec(
+                select(LedgerEntry.conversion_id, LedgerEntry.partner_id, LedgerEntry.currency,
+                       func.sum(pending))
+                .join(Conversion, Conversion.id == LedgerEntry.conversion_id)
+                .where(LedgerEntry.program_id == program.id, Conversion.occurred_at <= cutoff,
+                       Conversion.status != "held")
+                .group_by(LedgerEntry.conversion_id, LedgerEntry.partner_id, LedgerEntry.currency)
+            ).all()
+            for conversion_id, partner_id, currency, amount in rows:
+                if amount and amount > 0:
+                    s.add(LedgerEntry(program_id=program.id, partner_id=partner_id,
+                                      conversion_id=conversion_id, currency=currency,
+                                      kind="approved", from_bucket="pending",
+                                      to_bucket="approved", amount=int(amount)))
+                    conv = s.get(Conversion, conversion_id)
+                    if conv is not None and conv.status == "pending":
+                        conv.status = "approved"
+                        s.add(conv)
+                    written += 1
+    return written
+
+
+def run_due(now: datetime) -> dict[str, Any]:
+    ext = current_app.extensions["touchpoint"]
+    approved = approve_due(now)
+    retried = inbox.retry_failed(get_db(), ext["registry"])
+    salts = ext["clicks"].forget_old_salts(now)
+    return {"approved": approved, "deliveries_processed": retried["processed"],
+            "deliveries_failed": retried["failed"], "salts_forgotten": salts}
