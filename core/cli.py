@@ -167,5 +167,53 @@ def backfill(source_id: str, since: datetime, as_json: bool) -> None:
     _echo(result, as_json, "\n".join(f"{k}: {v}" for k, v in result.items()))
 
 
+@main.command(help="What-if: replay stored touches under another model and window; prints each "
+                    "partner's commission today and under the alternative. Changes nothing.")
+@click.option("--program", "program_id", default=None, help="program id (default: the only one)")
+@click.option("--model", required=True, type=click.Choice(["last_touch", "first_touch"]))
+@click.option("--window", "window_days", type=click.IntRange(1, 3650), default=None,
+              help="attribution window in days (default: the program's)")
+@click.option("--from", "start", type=click.DateTime(formats=["%Y-%m-%d"]), default=None)
+@click.option("--to", "end", type=click.DateTime(formats=["%Y-%m-%d"]), default=None)
+@click.option("--json", "as_json", is_flag=True)
+def reattribute(program_id: str | None, model: str, window_days: int | None,
+                start: datetime | None, end: datetime | None, as_json: bool) -> None:
+    from sqlmodel import select
+
+    from core.db import get_db
+    from core.models import Program
+    from core.money import Money
+    from core.whatif import replay
+
+    app = _app()
+    with app.app_context(), get_db().session() as s:
+        programs = s.exec(select(Program).where(Program.id == program_id) if program_id
+                          else select(Program)).all()
+        if len(programs) != 1:
+            raise click.UsageError("give --program (there is not exactly one program)"
+                                   if not program_id else f"no program {program_id}")
+        program = programs[0]
+        utc = timezone.utc
+        result = replay(s, program, model, window_days or program.attribution_window_days,
+                        start.replace(tzinfo=utc) if start else None,
+                        end.replace(tzinfo=utc) if end else None)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{result['conversions']} conversions; "
+                        f"{result['conversions_changing_partner']} change partner under "
+                        f"{model} ({result['attribution_window_days']} days)")
+    for col in ("partner", "today", model, "difference"):
+        table.add_column(col, justify="left" if col == "partner" else "right")
+    for row in result["partners"]:
+        fmt = lambda v: Money(v, row["currency"]).format()  # noqa: E731
+        table.add_row(row["name"], fmt(row["current"]), fmt(row["alternative"]),
+                      fmt(row["difference"]))
+    Console().print(table)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

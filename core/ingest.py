@@ -9,6 +9,7 @@ number of replays give the same result.
 """
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, text
 from sqlmodel import Session, select
 
 from core import events as ev
@@ -62,8 +63,24 @@ class IngestContext:
         return self._rules
 
 
+def lock_origin(ctx: IngestContext) -> None:
+    """Serialise writers of one origin (source or API) for this transaction.
+
+    A refund may name a charge while its sale names the invoice: only after both are stored can
+    they be matched, so two workers applying them at once could each miss the other. On SQLite the
+    write transaction (BEGIN IMMEDIATE) already serialises; on PostgreSQL a transaction-scoped
+    advisory lock per (program, origin) does, leaving other sources and programs in parallel.
+    """
+    bind = ctx.session.get_bind()
+    if bind.dialect.name == "postgresql":
+        digest = hashlib.blake2b(f"{ctx.program.id}|{ctx.origin}".encode(), digest_size=8).digest()
+        key = int.from_bytes(digest, "big", signed=True)
+        ctx.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
 def apply(ctx: IngestContext, events: list[ev.Event]) -> list[Conversion]:
     """Apply events in order; returns the conversions they touched."""
+    lock_origin(ctx)
     touched: list[Conversion] = []
     for event in events:
         handler = HANDLERS.get(type(event))

@@ -252,3 +252,27 @@ class ConversionQuery(ListQuery):
 
 class ErrorOut(BaseModel):
     error: dict[str, Any]
+
+
+class WhatIfQuery(Strict):
+    model: AttributionModel
+    window_days: Optional[int] = Field(default=None, ge=1, le=3650)
+    from_: Optional[datetime] = Field(default=None, alias="from")
+    to: Optional[datetime] = None
+
+
+class WhatIfPartner(BaseModel):
+    partner_id: str
+    name: str
+    currency: str
+    current: int
+    alternative: int
+    difference: int
+
+
+class WhatIfOut(BaseModel):
+    model: str
+    attribution_window_days: int
+    conversions: int
+    conversions_changing_partner: int
+    partners: list[WhatIfPartner]

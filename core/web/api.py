@@ -14,6 +14,7 @@ from core.models import Link, Partner, PromoCode, Reward, Source
 from core.schemas import (
     ConversionOut, ConversionQuery, EarningsOut, LinkIn, LinkOut, ListQuery, PartnerIn, PartnerOut,
     ProgramOut, ProgramPatch, PromoCodeIn, PromoCodeOut, RewardIn, RewardOut, SourceIn, SourceOut,
+    WhatIfOut, WhatIfQuery,
 )
 from core.web.apiutil import current_program, listing, ok, page, writing
 from core.web.openapi import build_spec, operation
@@ -235,3 +236,17 @@ def get_conversion(conversion_id: str):  # type: ignore[no-untyped-def]
     if conv is None or conv.program_id != program.id:
         raise not_found("conversion")
     return ok(conversion_out(conv))
+
+
+# --- what-if -------------------------------------------------------------------------------------
+
+@bp.get("/reattribute")
+@operation("GET", "/api/v1/reattribute", "What-if: each partner's commission today and under "
+           "another model and window (changes nothing)", query=WhatIfQuery, response=WhatIfOut)
+def reattribute(query: WhatIfQuery):  # type: ignore[no-untyped-def]
+    from core.whatif import replay
+
+    program = current_program()
+    window = query.window_days or program.attribution_window_days
+    return ok(WhatIfOut.model_validate(replay(session(), program, query.model, window,
+                                              query.from_, query.to)))

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from flask import g, jsonify, request
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 from core import programs
@@ -38,6 +39,20 @@ def writing() -> Iterator[Session]:
     """One write transaction for the request; an ApiError inside rolls everything back."""
     with get_db().write() as s:
         yield s
+
+
+def retrying(work: Callable[[Session], Any], attempts: int = 3) -> Any:
+    """Run `work(session)` in a write transaction, again when a concurrent request won a race
+    on a unique key (the loser then finds the winner's row) or the database chose it as a
+    deadlock victim."""
+    for attempt in range(attempts):
+        try:
+            with get_db().write() as s:
+                return work(s)
+        except (IntegrityError, OperationalError):
+            if attempt == attempts - 1:
+                raise ApiError("conflict", "a concurrent request changed the same data; retry", 409) from None
+    raise AssertionError("unreachable")
 
 
 def ok(model: BaseModel | dict[str, Any], status: int = 200):  # type: ignore[no-untyped-def]

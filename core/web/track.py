@@ -10,12 +10,12 @@ from flask import Blueprint, current_app, make_response, request
 from core import events as ev
 from core.db import session
 from core.errors import ApiError
-from core.ingest import IngestContext, apply, find_conversion
+from core.ingest import IngestContext, apply, find_conversion, lock_origin
 from core.money import Money
 from core.programs import by_publishable_key, domain_allowed
 from core.schemas import ClickIn, ClickOut, ConversionOut, LeadIn, RefundIn, SaleIn
 from core.conversions import conversion_out
-from core.web.apiutil import current_program, ok, writing
+from core.web.apiutil import current_program, ok, retrying
 from core.web.openapi import operation
 
 bp = Blueprint("track", __name__, url_prefix="/api/v1/track")
@@ -96,7 +96,9 @@ def track_click(body: ClickIn):  # type: ignore[no-untyped-def]
 
 def _api_ctx(s) -> IngestContext:  # type: ignore[no-untyped-def]
     program = s.get(type(current_program()), current_program().id)
-    return IngestContext(session=s, program=program, origin=API_ORIGIN, platform=API_ORIGIN)
+    ctx = IngestContext(session=s, program=program, origin=API_ORIGIN, platform=API_ORIGIN)
+    lock_origin(ctx)  # first, before any row lock, so writers queue in one order
+    return ctx
 
 
 def _when(value: datetime | None) -> datetime:
@@ -111,21 +113,23 @@ def _when(value: datetime | None) -> datetime:
 @operation("POST", "/api/v1/track/lead", "Record a lead (sign-up)", body=LeadIn,
            response=ConversionOut, tag="tracking")
 def track_lead(body: LeadIn):  # type: ignore[no-untyped-def]
-    with writing() as s:
-        ctx = _api_ctx(s)
-        [conv] = apply(ctx, [ev.Lead(customer_id=body.customer_id, email=body.email,
-                                     event=body.event, occurred_at=_when(body.occurred_at),
-                                     referral=ev.Referral(click_id=body.click_id, ref=body.ref,
-                                                          email=body.email, evidence="api"))])
-        out = conversion_out(conv)
-    return ok(out)
+    lead = ev.Lead(customer_id=body.customer_id, email=body.email, event=body.event,
+                   occurred_at=_when(body.occurred_at),
+                   referral=ev.Referral(click_id=body.click_id, ref=body.ref, email=body.email,
+                                        evidence="api"))
+
+    def work(s):  # type: ignore[no-untyped-def]
+        [conv] = apply(_api_ctx(s), [lead])
+        return conversion_out(conv)
+
+    return ok(retrying(work))
 
 
 @bp.post("/sale")
 @operation("POST", "/api/v1/track/sale", "Record a sale; the same order_id twice is one sale",
            body=SaleIn, response=ConversionOut, tag="tracking")
 def track_sale(body: SaleIn):  # type: ignore[no-untyped-def]
-    with writing() as s:
+    def work(s):  # type: ignore[no-untyped-def]
         ctx = _api_ctx(s)
         existing = find_conversion(ctx, body.order_id, lock=False)
         if existing is not None and (existing.amount, existing.currency) != (body.amount, body.currency):
@@ -139,8 +143,9 @@ def track_sale(body: SaleIn):  # type: ignore[no-untyped-def]
                                             promo_codes=(body.promo_code,) if body.promo_code else (),
                                             email=body.email, evidence="api"))
         [conv] = apply(ctx, [sale])
-        out = conversion_out(conv)
-    return ok(out)
+        return conversion_out(conv)
+
+    return ok(retrying(work))
 
 
 def _has_payment(ctx: IngestContext, subscription_id: str, order_id: str) -> bool:
@@ -160,17 +165,21 @@ def _has_payment(ctx: IngestContext, subscription_id: str, order_id: str) -> boo
            tag="tracking")
 def track_refund(body: RefundIn):  # type: ignore[no-untyped-def]
     key = body.refund_id or request.headers.get("Idempotency-Key")
-    with writing() as s:
+    occurred_at = _when(body.occurred_at)
+
+    def work(s):  # type: ignore[no-untyped-def]
         ctx = _api_ctx(s)
-        conv = find_conversion(ctx, body.order_id)
+        conv = find_conversion(ctx, body.order_id, lock=False)
         currency = conv.currency if conv is not None else ctx.program.currency
         touched = apply(ctx, [ev.Refund(order_id=body.order_id, refund_id=key,
-                                        occurred_at=_when(body.occurred_at),
+                                        occurred_at=occurred_at,
                                         amount=Money(body.amount, currency) if body.amount else None)])
-        if not touched:
-            return ok({"order_id": body.order_id, "status": "waiting_for_sale",
-                       "message": "no sale with this order_id yet; the refund is kept and "
-                                  "applied when the sale arrives"}, 202)
-        out = conversion_out(touched[0])
+        return conversion_out(touched[0]) if touched else None
+
+    out = retrying(work)
+    if out is None:
+        return ok({"order_id": body.order_id, "status": "waiting_for_sale",
+                   "message": "no sale with this order_id yet; the refund is kept and "
+                              "applied when the sale arrives"}, 202)
     return ok(out)
 
