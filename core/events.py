@@ -78,6 +78,8 @@ class Identify:
     payment of its own, e.g. a subscription-mode checkout whose first invoice is the sale.
 
     It may arrive before or after the payment it explains; core applies it either way.
+    `aliases` are other ids of the payment `order_id` (e.g. the payment intent of an invoice),
+    so refunds and disputes naming them find it, whichever arrives first.
     """
 
     occurred_at: datetime
@@ -86,6 +88,7 @@ class Identify:
     referral: Referral = NO_REFERRAL
     subscription_id: str | None = None
     order_id: str | None = None
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -100,10 +100,24 @@ def find_conversion(ctx: IngestContext, ref: str, lock: bool = True) -> Conversi
     conv = s.exec(q.with_for_update() if lock else q).first()
     if conv is None:
         alias = s.get(ConversionAlias, (ctx.program.id, ctx.origin, ref))
-        if alias is not None:
-            q = select(Conversion).where(Conversion.id == alias.conversion_id)
-            conv = s.exec(q.with_for_update() if lock else q).first()
+        if alias is not None and alias.order_ref != ref:
+            return find_conversion(ctx, alias.order_ref, lock)
     return conv
+
+
+def learn_aliases(ctx: IngestContext, order_id: str, aliases: tuple[str, ...] | list[str]) -> list[str]:
+    """Record that `aliases` name the order `order_id`; returns every id of the order."""
+    s = ctx.session
+    for alias in aliases:
+        if alias and alias != order_id and s.get(
+                ConversionAlias, (ctx.program.id, ctx.origin, alias)) is None:
+            s.add(ConversionAlias(program_id=ctx.program.id, origin=ctx.origin, alias=alias,
+                                  order_ref=order_id))
+    s.flush()
+    known = s.exec(select(ConversionAlias.alias).where(
+        ConversionAlias.program_id == ctx.program.id, ConversionAlias.origin == ctx.origin,
+        ConversionAlias.order_ref == order_id)).all()
+    return [order_id, *known]
 
 
 def customer_for(ctx: IngestContext, customer_id: str | None, email: str | None) -> Customer | None:
@@ -358,6 +372,10 @@ def on_sale(ctx: IngestContext, e: ev.Sale) -> list[Conversion]:
             conv = find_conversion(ctx, alias)
     customer = customer_for(ctx, e.customer_id, e.email or e.referral.email)
     if conv is None:
+        # After a free trial the first paid invoice looks like a renewal; with no earlier payment
+        # of the subscription on record it is the first payment (one-time rewards apply).
+        renewal = e.renewal and e.subscription_id is not None and _earlier_payment(
+            ctx, e.subscription_id, e.occurred_at)
         program_amount = (e.amount_in_program_currency.amount
                           if e.amount_in_program_currency is not None else None)
         conv = _new_conversion(
@@ -365,23 +383,25 @@ def on_sale(ctx: IngestContext, e: ev.Sale) -> list[Conversion]:
             customer=customer, referral=e.referral, currency=e.amount.currency,
             amount=e.amount.amount,
             paid_total=e.paid_total.amount if e.paid_total is not None else e.amount.amount,
-            amount_program=program_amount, subscription_id=e.subscription_id, renewal=e.renewal)
+            amount_program=program_amount, subscription_id=e.subscription_id, renewal=renewal)
         _decide(ctx, conv, customer, e.referral, e.email or e.referral.email, e)
     elif conv.partner_id is None and not e.referral.is_empty():
         # The same payment again, now with evidence it lacked (e.g. session after invoice).
         if conv.customer_id is None and customer is not None:
             conv.customer_id = customer.id
         _decide(ctx, conv, customer, e.referral, e.email, e)
-    refs = [e.order_id, *e.aliases]
-    for alias in refs:
-        if alias != conv.external_id and ctx.session.get(
-                ConversionAlias, (ctx.program.id, ctx.origin, alias)) is None:
-            ctx.session.add(ConversionAlias(program_id=ctx.program.id, origin=ctx.origin,
-                                            alias=alias, conversion_id=conv.id))
+    refs = learn_aliases(ctx, conv.external_id, [e.order_id, *e.aliases])
     _attach_waiting(ctx, conv, refs)
     ctx.session.flush()
     settle(ctx, conv)
     return [conv]
+
+
+def _earlier_payment(ctx: IngestContext, subscription_id: str, before: datetime) -> bool:
+    return ctx.session.exec(select(Conversion.id).where(
+        Conversion.program_id == ctx.program.id, Conversion.origin == ctx.origin,
+        Conversion.subscription_id == subscription_id, Conversion.kind == "sale",
+        Conversion.occurred_at < before)).first() is not None
 
 
 def on_lead(ctx: IngestContext, e: ev.Lead) -> list[Conversion]:
@@ -401,13 +421,22 @@ def on_lead(ctx: IngestContext, e: ev.Lead) -> list[Conversion]:
 def on_identify(ctx: IngestContext, e: ev.Identify) -> list[Conversion]:
     """Late evidence: credit the customer's (or subscription's, or order's) uncredited conversions."""
     s = ctx.session
+    touched: list[Conversion] = []
+    if e.order_id and e.aliases:
+        refs = learn_aliases(ctx, e.order_id, e.aliases)
+        conv = find_conversion(ctx, e.order_id)
+        if conv is not None:
+            _attach_waiting(ctx, conv, refs)
+            s.flush()
+            settle(ctx, conv)
+            touched.append(conv)
     customer = customer_for(ctx, e.customer_id, e.email or e.referral.email)
     touches = gather_touches(ctx, e.referral, e.occurred_at, customer)
     att = attribute(e.occurred_at, touches, ctx.rules,
                     Inherited(customer.partner_id, "customer", "customer already credited")
                     if customer is not None and customer.partner_id else None)
     if att.partner_id is None:
-        return []
+        return touched
     conds = []
     if customer is not None:
         conds.append(Conversion.customer_id == customer.id)
@@ -421,8 +450,7 @@ def on_identify(ctx: IngestContext, e: ev.Identify) -> list[Conversion]:
         s.add(customer)
         _write_back(ctx, customer, att)
     if not conds:
-        return []
-    touched = []
+        return touched
     for conv in s.exec(select(Conversion).where(
             Conversion.program_id == ctx.program.id, Conversion.origin == ctx.origin,
             Conversion.partner_id.is_(None), or_(*conds)).order_by(Conversion.occurred_at)

@@ -248,12 +248,13 @@ class Conversion(SQLModel, table=True):
 
 
 class ConversionAlias(SQLModel, table=True):
-    """Other platform ids of the same payment (charge, payment intent, checkout session)."""
+    """Other platform ids of the same payment (charge, payment intent, checkout session), mapped
+    to the order's external id. It may be learnt before the order itself arrives."""
 
     program_id: str = Field(foreign_key="program.id", primary_key=True)
     origin: str = Field(primary_key=True)
     alias: str = Field(primary_key=True)
-    conversion_id: str = Field(foreign_key="conversion.id", index=True)
+    order_ref: str = Field(index=True)
 
 
 class Adjustment(SQLModel, table=True):

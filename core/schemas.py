@@ -142,6 +142,13 @@ class SourceIn(BaseModel):
     webhook_secret: Optional[str] = None
 
 
+class SourcePatch(BaseModel):
+    """A new webhook secret and/or credentials (e.g. after rotating them in the platform)."""
+
+    model_config = ConfigDict(extra="allow")
+    webhook_secret: Optional[str] = Field(default=None, min_length=1)
+
+
 class SourceOut(BaseModel):
     id: str
     platform: str

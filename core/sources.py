@@ -11,7 +11,7 @@ from core.connectors import ConnectError, Connector, Registry, SourceContext
 from core.errors import ApiError, not_found
 from core.ids import new_id
 from core.models import Program, Source
-from core.schemas import SourceIn, SourceOut
+from core.schemas import SourceIn, SourceOut, SourcePatch
 from core.security import Vault
 
 
@@ -116,6 +116,27 @@ def connect_source(s: Session, program: Program, data: SourceIn,
     s.add(source)
     s.flush()
     return source, actions
+
+
+def update_source(s: Session, source: Source, data: "SourcePatch") -> Source:
+    """Replace the webhook secret and/or credential fields; nothing else changes."""
+    connector = registry().get(source.platform)
+    fields = dict(data.model_extra or {})
+    unknown = sorted(set(fields) - set(connector.credential_fields if connector else ()))
+    if unknown:
+        raise ApiError("invalid_request", f"unknown field(s) for {source.platform}: {', '.join(unknown)}")
+    for name, value in fields.items():
+        if not isinstance(value, str) or not value.strip():
+            raise ApiError("invalid_request", f"{name}: must be a non-empty string")
+    if not fields and not data.webhook_secret:
+        raise ApiError("invalid_request", "give webhook_secret and/or credential fields to change")
+    secrets = vault().decrypt(source.secrets_encrypted)
+    if data.webhook_secret:
+        secrets["webhook_secret"] = data.webhook_secret
+    secrets["credentials"] = {**secrets.get("credentials", {}), **fields}
+    source.secrets_encrypted = vault().encrypt(secrets)
+    s.add(source)
+    return source
 
 
 def disconnect_source(s: Session, source: Source) -> None:

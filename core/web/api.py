@@ -14,6 +14,7 @@ from core.models import Link, Partner, PromoCode, Reward, Source
 from core.schemas import (
     ConversionOut, ConversionQuery, EarningsOut, LinkIn, LinkOut, ListQuery, PartnerIn, PartnerOut,
     ProgramOut, ProgramPatch, PromoCodeIn, PromoCodeOut, RewardIn, RewardOut, SourceIn, SourceOut,
+    SourcePatch,
     WhatIfOut, WhatIfQuery,
 )
 from core.web.apiutil import current_program, listing, ok, page, writing
@@ -195,6 +196,19 @@ def list_sources(query: ListQuery):  # type: ignore[no-untyped-def]
                                                   Source.status != "removed"),
                      query.limit, query.cursor, session())
     return listing([sources.source_out(r) for r in rows], nxt)
+
+
+@bp.patch("/sources/<source_id>")
+@operation("PATCH", "/api/v1/sources/{source_id}", "Replace a source's webhook secret or "
+           "credentials", body=SourcePatch, response=SourceOut)
+def patch_source(source_id: str, body: SourcePatch):  # type: ignore[no-untyped-def]
+    program = current_program()
+    with writing() as s:
+        source = sources.get_source(s, program.id, source_id)
+        if source.status == "removed":
+            raise not_found("source")
+        out = sources.source_out(sources.update_source(s, source, body))
+    return ok(out)
 
 
 @bp.delete("/sources/<source_id>")

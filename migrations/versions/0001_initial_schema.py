@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 06:55:03.969499
+Create Date: 2026-11-25 07:11:45.560673
 """
 from __future__ import annotations
 
@@ -44,6 +44,17 @@ def upgrade() -> None:
     with op.batch_alter_table('program', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_program_publishable_key'), ['publishable_key'], unique=True)
         batch_op.create_index(batch_op.f('ix_program_secret_key_hash'), ['secret_key_hash'], unique=True)
+
+    op.create_table('conversionalias',
+    sa.Column('program_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('origin', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('alias', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('order_ref', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.ForeignKeyConstraint(['program_id'], ['program.id'], ),
+    sa.PrimaryKeyConstraint('program_id', 'origin', 'alias')
+    )
+    with op.batch_alter_table('conversionalias', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_conversionalias_order_ref'), ['order_ref'], unique=False)
 
     op.create_table('partner',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -320,18 +331,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_adjustment_conversion_id'), ['conversion_id'], unique=False)
         batch_op.create_index('ix_adjustment_order_ref', ['program_id', 'origin', 'order_ref'], unique=False)
 
-    op.create_table('conversionalias',
-    sa.Column('program_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('origin', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('alias', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('conversion_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.ForeignKeyConstraint(['conversion_id'], ['conversion.id'], ),
-    sa.ForeignKeyConstraint(['program_id'], ['program.id'], ),
-    sa.PrimaryKeyConstraint('program_id', 'origin', 'alias')
-    )
-    with op.batch_alter_table('conversionalias', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_conversionalias_conversion_id'), ['conversion_id'], unique=False)
-
     op.create_table('ledgerentry',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('program_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -365,10 +364,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_ledger_conversion')
 
     op.drop_table('ledgerentry')
-    with op.batch_alter_table('conversionalias', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_conversionalias_conversion_id'))
-
-    op.drop_table('conversionalias')
     with op.batch_alter_table('adjustment', schema=None) as batch_op:
         batch_op.drop_index('ix_adjustment_order_ref')
         batch_op.drop_index(batch_op.f('ix_adjustment_conversion_id'))
@@ -439,6 +434,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_partner_program_id'))
 
     op.drop_table('partner')
+    with op.batch_alter_table('conversionalias', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_conversionalias_order_ref'))
+
+    op.drop_table('conversionalias')
     with op.batch_alter_table('program', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_program_secret_key_hash'))
         batch_op.drop_index(batch_op.f('ix_program_publishable_key'))

@@ -142,3 +142,16 @@ def test_disabled_source_ignores_deliveries(app, shop):
 def test_registry_is_the_argument(app):
     with app.app_context():
         assert registry().ids() == ["fake"]
+
+
+def test_rotating_the_webhook_secret(app, shop):
+    path = f"/api/v1/sources/{shop.source['id']}"
+    assert shop.patch(path, json={}).status_code == 400
+    assert shop.patch(path, json={"nope": "x"}).status_code == 400
+    shop.ok("patch", path, {"webhook_secret": "rotated"})
+    payload = {"id": "d1", "topic": "sale", "order": "o1", "amount": 100, "at": T0.isoformat()}
+    assert deliver(shop, payload).status_code == 401
+    assert deliver(shop, payload, secret="rotated").status_code == 200
+    assert shop.delete(path).status_code == 200
+    assert shop.get("/api/v1/sources").get_json()["data"] == []
+    assert shop.patch(path, json={"webhook_secret": "x"}).status_code == 404
