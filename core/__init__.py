@@ -42,6 +42,7 @@ def init_app(app: Flask, connectors: tuple[Connector, ...], settings: Settings) 
         "vault": Vault(settings.secret_key),
         "clicks": ClickRecorder(database.engine),
     }
+    app.wsgi_app = redirect.RedirectFastPath(app.wsgi_app, app.extensions["touchpoint"]["clicks"])  # type: ignore[method-assign]
     errors.init_app(app)
     for bp in (api.bp, track.bp, redirect.bp, webhooks.bp):
         app.register_blueprint(bp)

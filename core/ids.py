@@ -1,6 +1,8 @@
 """Identifiers: short random strings with a type prefix, unguessable and readable in logs."""
 from __future__ import annotations
 
+import base64
+import os
 import secrets
 import string
 
@@ -8,8 +10,10 @@ _ALPHABET = string.ascii_lowercase + string.digits
 
 
 def new_id(prefix: str, length: int = 16) -> str:
-    """`prefix_` plus `length` random characters (about 82 bits for 16)."""
-    return f"{prefix}_" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    """`prefix_` plus `length` random base32 characters (80 bits for 16). Base32 of urandom
+    rather than a loop of `secrets.choice`: ids are made on the click path, where it counts."""
+    raw = os.urandom((length * 5 + 7) // 8)
+    return f"{prefix}_" + base64.b32encode(raw).decode("ascii").lower()[:length]
 
 
 def new_key(length: int = 8) -> str:

@@ -385,11 +385,15 @@ def on_sale(ctx: IngestContext, e: ev.Sale) -> list[Conversion]:
             paid_total=e.paid_total.amount if e.paid_total is not None else e.amount.amount,
             amount_program=program_amount, subscription_id=e.subscription_id, renewal=renewal)
         _decide(ctx, conv, customer, e.referral, e.email or e.referral.email, e)
-    elif conv.partner_id is None and not e.referral.is_empty():
-        # The same payment again, now with evidence it lacked (e.g. session after invoice).
+    else:
+        # The same payment again, perhaps with what the first notice lacked (a subscription id,
+        # a customer, referral evidence): fill the gaps, never overwrite.
         if conv.customer_id is None and customer is not None:
             conv.customer_id = customer.id
-        _decide(ctx, conv, customer, e.referral, e.email, e)
+        if conv.subscription_id is None and e.subscription_id:
+            conv.subscription_id = e.subscription_id
+        if conv.partner_id is None and not e.referral.is_empty():
+            _decide(ctx, conv, customer, e.referral, e.email, e)
     refs = learn_aliases(ctx, conv.external_id, [e.order_id, *e.aliases])
     _attach_waiting(ctx, conv, refs)
     ctx.session.flush()
