@@ -35,7 +35,8 @@ def _bin(name: str) -> str | None:
     return found[-1] if found else shutil.which(name)
 
 
-def start() -> tuple[PgServer | None, str]:
+def start(durable: bool = False) -> tuple[PgServer | None, str]:
+    """`durable=False` (tests) turns fsync off; the benchmarks keep PostgreSQL's defaults."""
     env_url = os.environ.get("TOUCHPOINT_TEST_POSTGRES_URL")
     if env_url:
         return PgServer(env_url, lambda: None), ""
@@ -53,8 +54,9 @@ def start() -> tuple[PgServer | None, str]:
     try:
         subprocess.run(prefix + [initdb, "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
                                  "--no-sync"], check=True, capture_output=True)
-        opts = f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off " \
-               f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        opts = f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        if not durable:
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         subprocess.run(prefix + [pg_ctl, "-D", data, "-l", log, "-o", opts, "-w", "start"],
                        check=True, capture_output=True)
     except (subprocess.CalledProcessError, OSError) as exc:

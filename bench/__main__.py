@@ -1,0 +1,264 @@
+"""`make bench`: build a production-size program in a fresh database, measure, print
+`BENCH <name> <value> <unit>` lines and a table. SQLite always; PostgreSQL when a server can be
+had (names suffixed `_pg`).
+
+    python -m bench [--clicks N] [--conversions N] [--seconds S] [--no-pg]
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import statistics
+import tempfile
+import threading
+import time
+import http.client
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.console import Console
+from rich.table import Table
+
+from bench import generate, servers
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "stripe"
+THRESHOLDS = {  # name: (limit, "min" or "max")
+    "redirect_ratio": (0.6, "min"), "redirect_p99_ms": (20, "max"),
+    "ingest_stripe_events_per_s": (300, "min"), "report_by_partner_1m_clicks_p95_ms": (50, "max"),
+    "report_trend_1m_clicks_p95_ms": (20, "max"), "reattribute_100k_conversions_s": (10, "max"),
+    "worker_rss_mb": (200, "max"),
+}
+console = Console(stderr=True)
+results: list[tuple[str, float, str]] = []
+
+
+def emit(name: str, value: float, unit: str) -> None:
+    results.append((name, value, unit))
+    print(f"BENCH {name} {value:.3f} {unit}", flush=True)
+
+
+def p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20)[18] if len(samples) >= 20 else max(samples)
+
+
+def timed(fn: Callable[[], Any], warmup: int = 3, runs: int = 30) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def stripe_source(url: str, source_id: str, secret_key: str, webhook_secret: str) -> None:
+    """Give the generated Stripe source a webhook secret, encrypted as the app would."""
+    from sqlalchemy import update
+
+    from core.db import make_engine
+    from core.models import Source
+    from core.security import Vault
+
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(update(Source).where(Source.id == source_id).values(
+            secrets_encrypted=Vault(secret_key).encrypt({"webhook_secret": webhook_secret,
+                                                         "credentials": {}})))
+    engine.dispose()
+
+
+def click_ids(url: str, n: int) -> list[str]:
+    from sqlalchemy import select
+
+    from core.db import make_engine
+    from core.models import Click
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(select(Click.id).where(Click.is_bot == False)  # noqa: E712
+                                          .order_by(Click.created_at.desc()).limit(n))]
+    engine.dispose()
+    return ids
+
+
+def stripe_bodies(n: int, clicks: list[str]) -> list[bytes]:
+    """Checkout Sessions in payment mode, each with a recent click: a sale to attribute."""
+    session = json.loads((FIXTURES / "checkout.session.json").read_text())
+    envelope = json.loads((FIXTURES / "event.json").read_text())
+    now = int(time.time())
+    bodies = []
+    for i in range(n):
+        obj = dict(session, id=f"cs_bench_{i}", mode="payment", payment_status="paid",
+                   status="complete", payment_intent=f"pi_bench_{i}", customer=f"cus_bench_{i}",
+                   client_reference_id=clicks[i % len(clicks)], amount_total=4900,
+                   amount_subtotal=4900, currency="usd", metadata={}, invoice=None,
+                   total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0})
+        event = dict(envelope, id=f"evt_bench_{i}", type="checkout.session.completed",
+                     created=now, data={"object": obj})
+        bodies.append(json.dumps(event).encode())
+    return bodies
+
+
+def post_all(port: int, path: str, bodies: list[bytes], secret: str, concurrency: int = 8) -> tuple[float, int]:
+    """Deliver signed bodies with `concurrency` clients; (seconds, non-2xx count)."""
+    queue = list(enumerate(bodies))
+    lock = threading.Lock()
+    errors = [0]
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not queue:
+                    return
+                _, body = queue.pop()
+            t = int(time.time())
+            sig = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("POST", path, body, {"Content-Type": "application/json",
+                                              "Stripe-Signature": f"t={t},v1={sig}"})
+            resp = conn.getresponse()
+            resp.read()
+            conn.close()
+            if resp.status >= 300:
+                with lock:
+                    errors[0] += 1
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    start = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return time.perf_counter() - start, errors[0]
+
+
+def run_backend(label: str, url: str, args: argparse.Namespace, workdir: Path) -> None:
+    suffix = "" if label == "sqlite" else "_pg"
+    from core import migrate
+    from core.db import make_engine
+
+    console.rule(f"[bold]{label}")
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    t = time.perf_counter()
+    info = generate.build(engine, clicks=args.clicks, conversions=args.conversions,
+                          progress=lambda m: console.log(m))
+    engine.dispose()
+    console.log(f"data built in {time.perf_counter() - t:.0f} s")
+    secret_key, whsec = "bench-secret-key", "whsec_bench"
+    stripe_source(url, info["sources"]["stripe"], secret_key, whsec)
+    env = {"DATABASE_URL": url, "TOUCHPOINT_SECRET_KEY": secret_key,
+           "TOUCHPOINT_VAR_DIR": str(workdir), "TOUCHPOINT_BASE_URL": "http://127.0.0.1"}
+
+    # Redirect: Touchpoint and a bare Flask redirect under the same gunicorn settings, one run.
+    tp_port, bare_port = servers.free_port(), servers.free_port()
+    link = info["link_keys"][1]
+    with servers.serve(servers.bare(bare_port), bare_port, {}):
+        servers.wrk(f"http://127.0.0.1:{bare_port}/r/{link}", 2)
+        bare = servers.wrk(f"http://127.0.0.1:{bare_port}/r/{link}", args.seconds)
+    with servers.serve(servers.touchpoint(tp_port), tp_port, env) as proc:
+        servers.wrk(f"http://127.0.0.1:{tp_port}/r/{link}", 2)
+        tp = servers.wrk(f"http://127.0.0.1:{tp_port}/r/{link}", args.seconds)
+        if tp["errors"]:
+            raise SystemExit(f"redirect answered {tp['errors']:.0f} non-3xx responses")
+        emit(f"redirect_ratio{suffix}", tp["rps"] / bare["rps"], "ratio")
+        emit(f"redirect_p99_ms{suffix}", tp["p99_ms"], "ms")
+        console.log(f"redirect {tp['rps']:.0f}/s vs bare Flask {bare['rps']:.0f}/s")
+
+        # Ingest: signed Stripe deliveries through HTTP to attributed conversions with ledger.
+        clicks = click_ids(url, 500)
+        path = f"/webhooks/stripe/{info['sources']['stripe']}"
+        warm = stripe_bodies(50, clicks)
+        post_all(tp_port, path, [b.replace(b"_bench_", b"_warm_") for b in warm], whsec)
+        bodies = stripe_bodies(args.events, clicks)
+        seconds, errors = post_all(tp_port, path, bodies, whsec)
+        if errors:
+            raise SystemExit(f"{errors} webhook deliveries failed")
+        emit(f"ingest_stripe_events_per_s{suffix}", len(bodies) / seconds, "events/s")
+        rss = servers.worker_rss_mb(proc.pid)
+    _check_ingested(url, args.events)
+
+    # Reports and the what-if, in-process on the same data.
+    from sqlmodel import Session
+
+    from core.models import Program
+    from core.reports import report
+    from core.whatif import replay
+
+    engine = make_engine(url)
+    with Session(engine) as s:
+        program = s.get(Program, info["program_id"])
+        now = info["now"]
+        by_partner = timed(lambda: report(s, program, "partner", now - timedelta(days=30), now))
+        trend = timed(lambda: report(s, program, "day", now - timedelta(days=90), now,
+                                     partner_id=info["top_partner_id"]))
+        emit(f"report_by_partner_1m_clicks_p95_ms{suffix}", p95(by_partner), "ms")
+        emit(f"report_trend_1m_clicks_p95_ms{suffix}", p95(trend), "ms")
+        t = time.perf_counter()
+        out = replay(s, program, "first_touch", program.attribution_window_days)
+        emit(f"reattribute_100k_conversions_s{suffix}", time.perf_counter() - t, "s")
+        console.log(f"what-if: {out['conversions_changing_partner']} of {out['conversions']} change partner")
+    engine.dispose()
+    emit(f"worker_rss_mb{suffix}", rss, "MB")
+
+
+def _check_ingested(url: str, n: int) -> None:
+    """The deliveries really became attributed conversions with ledger entries."""
+    from sqlalchemy import func, select
+
+    from core.db import make_engine
+    from core.models import Conversion, LedgerEntry
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        convs = conn.execute(select(func.count()).select_from(Conversion).where(
+            Conversion.external_id.like("pi_bench_%"), Conversion.partner_id.is_not(None))).scalar()
+        entries = conn.execute(select(func.count()).select_from(LedgerEntry).join(
+            Conversion, Conversion.id == LedgerEntry.conversion_id).where(
+            Conversion.external_id.like("pi_bench_%"))).scalar()
+    engine.dispose()
+    if convs != n or entries < n:
+        raise SystemExit(f"ingest check failed: {convs} attributed conversions, {entries} entries")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--clicks", type=int, default=1_000_000)
+    parser.add_argument("--conversions", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--no-pg", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tp-bench-") as tmp:
+        workdir = Path(tmp)
+        run_backend("sqlite", f"sqlite:///{workdir / 'bench.db'}", args, workdir)
+        if not args.no_pg:
+            from tests import pg
+
+            server, reason = pg.start(durable=True)
+            if server is None:
+                console.log(f"PostgreSQL skipped: {reason}")
+            else:
+                try:
+                    run_backend("postgresql", server.url, args, workdir)
+                finally:
+                    server.stop()
+    table = Table(title="Touchpoint benchmarks")
+    for col in ("figure", "value", "must reach", "ok"):
+        table.add_column(col)
+    for name, value, unit in results:
+        limit, kind = THRESHOLDS[name.removesuffix("_pg")]
+        good = value >= limit if kind == "min" else value <= limit
+        table.add_row(name, f"{value:.3f} {unit}", f"{'>=' if kind == 'min' else '<='} {limit}",
+                      "yes" if good else "[red]NO")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
