@@ -18,4 +18,5 @@ connector = Connector(
     connect=client.connect,
     disconnect=client.disconnect,
     write_back=client.write_back,
+    lookup_referral=client.lookup_referral,
 )

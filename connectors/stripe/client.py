@@ -7,6 +7,7 @@ explicitly so tests can fake api.stripe.com with `responses` while the SDK's own
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -14,8 +15,11 @@ from typing import Any
 import stripe
 
 from core.connectors import ConnectError, ConnectResult, Delivery, SourceContext
+from core.events import Referral, Sale
 
 from .translate import EVENT_TYPES, event_time
+
+log = logging.getLogger(__name__)
 
 ENDPOINT_DESCRIPTION = "Touchpoint affiliate tracking"
 
@@ -98,6 +102,60 @@ def write_back(source: SourceContext, customer_id: str, partner_key: str,
     if click_id:
         meta["tp_click"] = click_id  # never "" : an empty value deletes the key in Stripe
     client.v1.customers.update(customer_id, params={"metadata": meta})
+
+
+# --- lookup --------------------------------------------------------------------------------------
+
+def lookup_referral(source: SourceContext, sale: Sale) -> Referral | None:
+    """More evidence for a sale whose own hints matched no partner (core asks only then).
+
+    - A webhook names a promotion code by its id (`promo_...`); partners register the code customers
+      type (`FALL20`), so each id is fetched for its `code`.
+    - The Stripe customer may carry `metadata.tp_click` / `tp_partner`, set by the merchant's server
+      or by our write-back after an earlier attribution (e.g. a renewal whose first payment predates
+      Touchpoint, or a customer created with the click id before subscribing).
+
+    A refused or missing object (deleted customer, key without read permission) only means less
+    evidence. Network and server errors are raised: the delivery is then marked failed and retried
+    by `touchpoint jobs run`, instead of the sale staying uncredited for good.
+    """
+    client = client_for(source)
+    if client is None:
+        return None
+    promo_ids = [promo for promo in sale.referral.promo_codes if promo.startswith("promo_")]
+    codes = tuple(code for code in (promotion_code_text(client, p) for p in promo_ids) if code)
+    click = partner = None
+    if sale.customer_id:
+        meta = customer_metadata(client, sale.customer_id)
+        click, partner = meta.get("tp_click") or None, meta.get("tp_partner") or None
+    found = Referral(click_id=click, ref=partner, promo_codes=codes,
+                     evidence="stripe.customer.metadata" if (click or partner)
+                     else "stripe.promotion_code")
+    return None if found.is_empty() else found
+
+
+def promotion_code_text(client: stripe.StripeClient, promo_id: str) -> str | None:
+    """The customer-facing code of a `promo_...` id."""
+    try:
+        code = client.v1.promotion_codes.retrieve(promo_id).to_dict().get("code")
+    except (stripe.InvalidRequestError, stripe.PermissionError, stripe.AuthenticationError) as exc:
+        log.warning("stripe: cannot read promotion code %s: %s", promo_id, exc.user_message or exc)
+        return None
+    return code if isinstance(code, str) and code else None
+
+
+def customer_metadata(client: stripe.StripeClient, customer_id: str) -> dict[str, str]:
+    """The customer's metadata; {} for a deleted or unreadable customer."""
+    try:
+        customer = client.v1.customers.retrieve(customer_id)
+    except (stripe.InvalidRequestError, stripe.PermissionError, stripe.AuthenticationError) as exc:
+        log.warning("stripe: cannot read customer %s: %s", customer_id, exc.user_message or exc)
+        return {}
+    data = customer.to_dict(recursive=True)
+    meta = data.get("metadata")
+    if data.get("deleted") or not isinstance(meta, Mapping):
+        return {}
+    return {str(k): str(v) for k, v in meta.items()}
 
 
 # --- backfill -------------------------------------------------------------------------------------

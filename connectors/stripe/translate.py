@@ -8,7 +8,9 @@ account's (or endpoint's) API version:
   `invoice.subscription` and `charge.invoice` exist;
 - from 2025-03 on: an invoice names its payments only in `invoice.payments` (an includable list,
   absent unless expanded) and its subscription in `parent.subscription_details.subscription`; a
-  charge no longer names its invoice.
+  charge no longer names its invoice. The link comes in its own event, `invoice_payment.paid`
+  (an InvoicePayment naming the invoice and its payment intent or charge), which becomes an
+  `Identify` carrying those ids as aliases of the invoice's sale.
 
 Every handler reads both, so the same payment gets the same `order_id` whatever the version.
 """
@@ -283,6 +285,25 @@ def on_invoice_paid(payload: Payload) -> list[Event]:
     )]
 
 
+def on_invoice_payment_paid(payload: Payload) -> list[Event]:
+    """Current API versions: the only notice that ties an invoice to its payment intent (or, for a
+    charge without one, the charge). Refunds and disputes name those, so this tells core they are
+    ids of the invoice's sale, whether the sale, the refund or this arrives first."""
+    payment = data_object(payload)
+    invoice = obj_id(payment.get("invoice"))
+    if not invoice:
+        return []
+    inner = payment.get("payment")
+    inner = inner if isinstance(inner, Mapping) else {}
+    aliases = unique((obj_id(inner.get("payment_intent")), obj_id(inner.get("charge"))),
+                     without=(invoice,))
+    if not aliases:
+        return []  # e.g. a payment record (paid outside Stripe): nothing will name it
+    paid_at = (payment.get("status_transitions") or {}).get("paid_at")
+    return [Identify(order_id=invoice, aliases=aliases,
+                     occurred_at=timestamp(paid_at) if paid_at else event_time(payload))]
+
+
 # --- customers, refunds, disputes, subscriptions --------------------------------------------------
 
 def on_customer(payload: Payload) -> list[Event]:
@@ -343,6 +364,7 @@ HANDLERS: dict[str, Callable[[Payload], list[Event]]] = {
     "checkout.session.async_payment_succeeded": on_checkout_session,
     "invoice.paid": on_invoice_paid,
     "invoice.payment_succeeded": on_invoice_paid,
+    "invoice_payment.paid": on_invoice_payment_paid,
     "customer.created": on_customer,
     "customer.updated": on_customer,
     "charge.refunded": on_charge_refunded,

@@ -10,11 +10,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
+import stripe
 
 from connectors.stripe import client, connector
 from connectors.stripe.translate import EVENT_TYPES, translate
+from core.money import Money
 from core.connectors import ConnectError, ConnectResult, SourceContext
-from core.events import Sale
+from core.events import Referral, Sale
 from tests.conftest import fixture_json
 
 API = "https://api.stripe.com/v1"
@@ -142,6 +144,63 @@ def test_write_back_without_click_leaves_tp_click_alone(fake):
     assert form(fake.calls[0]) == {"metadata[tp_partner]": ["alice"]}
 
 
+# --- lookup_referral ------------------------------------------------------------------------------
+
+def unattributed_sale(codes: tuple[str, ...] = (),
+                      customer: str | None = "cus_QXg1o8vcGmoR32") -> Sale:
+    return Sale(order_id="in_1", amount=Money(1000, "USD"), occurred_at=datetime.now(timezone.utc),
+                customer_id=customer,
+                referral=Referral(promo_codes=codes, evidence="promotion_code") if codes
+                else Referral())
+
+
+def test_lookup_turns_promotion_code_ids_into_codes_and_reads_the_customer(fake):
+    promo = resource("promotion_code")
+    promo.update(id="promo_1", code="ANN20")
+    fake.get(f"{API}/promotion_codes/promo_1", json=promo)
+    customer = resource("customer")
+    customer["metadata"] = {"tp_click": "clk_1", "tp_partner": "ann", "other": "x"}
+    fake.get(f"{API}/customers/cus_QXg1o8vcGmoR32", json=customer)
+
+    found = client.lookup_referral(source(), unattributed_sale(("promo_1", "FALL20")))
+
+    assert found == Referral(click_id="clk_1", ref="ann", promo_codes=("ANN20",),
+                             evidence="stripe.customer.metadata")
+    assert fake.calls[0].request.headers["Authorization"] == "Bearer rk_test_123"
+    assert len(fake.calls) == 2  # "FALL20" is already a code: nothing to fetch
+
+
+def test_lookup_with_only_a_promotion_code(fake):
+    promo = resource("promotion_code")
+    fake.get(f"{API}/promotion_codes/{promo['id']}", json=promo)
+    found = client.lookup_referral(source(), unattributed_sale((promo["id"],), customer=None))
+    assert found == Referral(promo_codes=("FALL20",), evidence="stripe.promotion_code")
+
+
+def test_lookup_of_a_customer_without_our_metadata_finds_nothing(fake):
+    fake.get(f"{API}/customers/cus_QXg1o8vcGmoR32", json=resource("customer"))
+    assert client.lookup_referral(source(), unattributed_sale()) is None
+
+
+def test_lookup_of_deleted_or_missing_objects_finds_nothing(fake):
+    fake.get(f"{API}/customers/cus_QXg1o8vcGmoR32", json=resource("deleted_customer"))
+    fake.get(f"{API}/promotion_codes/promo_gone", status=404,
+             json=error(404, "No such promotion code: 'promo_gone'", "resource_missing"))
+    assert client.lookup_referral(source(), unattributed_sale(("promo_gone",))) is None
+
+
+def test_lookup_network_trouble_is_raised_so_the_delivery_is_retried(fake):
+    fake.get(f"{API}/customers/cus_QXg1o8vcGmoR32", status=500,
+             json=error(500, "boom", kind="api_error"))
+    with pytest.raises(stripe.APIError):
+        client.lookup_referral(source(), unattributed_sale())
+
+
+def test_lookup_without_api_key_asks_nothing(fake):
+    assert client.lookup_referral(source(credentials={}), unattributed_sale(("promo_1",))) is None
+    assert len(fake.calls) == 0
+
+
 # --- backfill -------------------------------------------------------------------------------------
 
 def listed_event(n: int, event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
@@ -203,4 +262,5 @@ def test_connector_declares_the_client_functions():
     assert connector.fetch_history is client.fetch_history
     assert connector.connect is client.connect and connector.disconnect is client.disconnect
     assert connector.write_back is client.write_back
+    assert connector.lookup_referral is client.lookup_referral
     assert connector.credential_fields == ("api_key",)

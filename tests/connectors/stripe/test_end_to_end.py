@@ -1,7 +1,10 @@
 """Stripe deliveries through the real webhook path (sign, POST, verify, store, translate, ingest):
-the refund that names a payment intent or an invoice finds the sale, in both API shapes."""
+the refund that names a payment intent or an invoice finds the sale, in both API shapes, and on
+current API versions (where only `invoice_payment.paid` ties an invoice to its payment intent)
+in every arrival order."""
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from typing import Any
@@ -14,6 +17,7 @@ from connectors.stripe import connector as stripe_connector
 from core.db import get_db
 from core.models import Conversion
 from tests.conftest import fixture_json
+from tests.connectors.stripe import helpers as h
 from tests.factories import new_program
 
 SECRET = "whsec_end_to_end"
@@ -115,3 +119,37 @@ def test_checkout_with_invoice_creation_is_one_sale_and_its_refund_finds_it(app,
     deliver(shop, 3, "charge.refunded", charge)
     [conv] = conversions(app)
     assert conv.commission == 0
+
+
+ARRIVALS = list(itertools.permutations(("invoice.paid", "invoice_payment.paid", "adjustment")))
+
+
+@pytest.mark.parametrize("arrival", ARRIVALS, ids="/".join)
+@pytest.mark.parametrize("adjustment", ["charge.refunded", "charge.dispute.closed"])
+def test_current_shape_subscription_invoice_refund_or_dispute_in_any_order(app, shop, adjustment,
+                                                                            arrival):
+    """The invoice names no payment; the refund and the dispute name only the payment intent; the
+    InvoicePayment joins the two. Whichever comes first, the adjustment lands on the invoice."""
+    paid_at = h.now()
+    invoice = h.subscription_invoice("in_sub_first", paid_at, "subscription_create")
+    invoice["metadata"] = {"tp_ref": "ann"}
+    if adjustment == "charge.refunded":
+        adjust = h.charge("ch_sub_first", "pi_sub_first", amount=6000, refunded=1500)
+    else:
+        adjust = h.dispute("dp_sub_first", "ch_sub_first", "pi_sub_first", status="lost")
+    objects = {"invoice.paid": ("invoice.paid", invoice),
+               "invoice_payment.paid": ("invoice_payment.paid",
+                                        h.invoice_payment(invoice["id"], "pi_sub_first", paid_at)),
+               "adjustment": (adjustment, adjust)}
+    for n, name in enumerate(arrival, start=1):
+        deliver(shop, n, *objects[name])
+
+    [conv] = conversions(app)
+    assert (conv.external_id, conv.subscription_id, conv.partner_id) == (
+        "in_sub_first", h.SUBSCRIPTION, shop.ann["id"])
+    assert (conv.amount, conv.paid_total) == (5000, 6000)  # revenue without the 1000 of tax
+    if adjustment == "charge.refunded":
+        # A quarter of the paid total came back: 10% of 5000 = 500, minus a quarter.
+        assert (conv.refunded, conv.commission, conv.status) == (1500, 375, "partially_refunded")
+    else:
+        assert (conv.commission, conv.status) == (0, "reversed")

@@ -248,6 +248,28 @@ def test_current_invoice_without_included_payments_has_no_aliases():
     assert only(translate(event("invoice.paid", invoice))).aliases == ()
 
 
+def test_invoice_payment_paid_names_the_invoice_s_payment_intent():
+    payment = fx("invoice_payment.json")
+    payment.update(invoice="in_1", status="paid", status_transitions={"paid_at": CREATED - 5})
+    payment["payment"].update(payment_intent="pi_1")
+    assert translate(event("invoice_payment.paid", payment)) == [Identify(
+        order_id="in_1", aliases=("pi_1",),
+        occurred_at=datetime.fromtimestamp(CREATED - 5, tz=timezone.utc))]
+
+
+def test_invoice_payment_paid_with_expanded_charge_and_no_paid_at():
+    payment = fx("invoice_payment.json")
+    payment.update(invoice={"id": "in_1", "object": "invoice"})
+    payment["payment"] = {"type": "charge", "charge": {"id": "ch_1", "object": "charge"}}
+    assert translate(event("invoice_payment.paid", payment)) == [
+        Identify(order_id="in_1", aliases=("ch_1",), occurred_at=AT)]
+
+
+def test_published_invoice_payment_names_no_payment_and_gives_nothing():
+    # The published sample's payment has only a `type`; a payment record has no id refunds use.
+    assert translate(event("invoice_payment.paid", fx("invoice_payment.json"))) == []
+
+
 # --- customers -----------------------------------------------------------------------------------
 
 def test_customer_without_our_metadata_gives_nothing():
