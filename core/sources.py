@@ -118,6 +118,31 @@ def connect_source(s: Session, program: Program, data: SourceIn,
     return source, actions
 
 
+def attach_source(s: Session, program: Program, platform: str, account: str,
+                  credentials: dict[str, str], webhook_secret: str,
+                  settings: dict[str, Any] | None = None) -> Source:
+    """Store a source whose credentials were obtained by the platform's own flow (an OAuth
+    install): a reinstall of the same account reactivates and updates its row."""
+    source = s.exec(select(Source).where(Source.platform == platform, Source.account == account,
+                                         Source.program_id == program.id)).first()
+    if source is None:
+        source = Source(id=new_id("src"), program_id=program.id, platform=platform, account=account)
+    source.status = "active"
+    source.settings = {**(source.settings or {}), **(settings or {})}
+    source.secrets_encrypted = vault().encrypt({"webhook_secret": webhook_secret,
+                                                "credentials": credentials})
+    s.add(source)
+    s.flush()
+    return source
+
+
+def program_of_account(s: Session, platform: str, account: str) -> Program | None:
+    """The program a platform account was installed into, whatever the source's status."""
+    source = s.exec(select(Source).where(Source.platform == platform, Source.account == account)
+                    .order_by(Source.created_at)).first()
+    return s.get(Program, source.program_id) if source is not None else None
+
+
 def update_source(s: Session, source: Source, data: "SourcePatch") -> Source:
     """Replace the webhook secret and/or credential fields; nothing else changes."""
     connector = registry().get(source.platform)
