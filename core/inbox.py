@@ -15,12 +15,14 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import select
 
 from core.connectors import Connector, Delivery
+from core.events import PersonalDataErasure, PersonalDataRequest
 from core.db import Database
 from core.ingest import IngestContext, apply
 from core.models import Program, Source, WebhookDelivery
 from core.sources import context
 
 MAX_ATTEMPTS = 3
+PRIVACY_EVENTS = (PersonalDataRequest, PersonalDataErasure)
 
 
 def store(db: Database, source: Source, delivery: Delivery) -> tuple[int, bool]:
@@ -64,8 +66,12 @@ def process(db: Database, connector: Connector, delivery_id: int) -> str:
                 ctx = IngestContext(session=s, program=program, origin=source.id,
                                     platform=connector.id, source=source, connector=connector,
                                     source_ctx=ctx_source)
-                if source.status == "active":
-                    apply(ctx, connector.translate(parsed))
+                events = connector.translate(parsed)
+                if source.status != "active":
+                    # An uninstalled account's orders no longer count, but privacy requests
+                    # (which arrive days after an uninstall) must still be carried out.
+                    events = [e for e in events if isinstance(e, PRIVACY_EVENTS)]
+                apply(ctx, events)
                 row.status, row.error = "processed", None
                 row.attempts += 1
                 row.processed_at = datetime.now(timezone.utc)

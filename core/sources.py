@@ -54,9 +54,15 @@ def get_source(s: Session, program_id: str, source_id: str) -> Source:
     return source
 
 
-def find_by_account(s: Session, platform: str, account: str) -> Source | None:
-    return s.exec(select(Source).where(Source.platform == platform, Source.account == account,
-                                       Source.status == "active")).first()
+def find_by_account(s: Session, platform: str, account: str,
+                    active_only: bool = True) -> Source | None:
+    """The source of a platform account; with `active_only=False` an uninstalled one too (its
+    privacy webhooks still arrive), the active one first."""
+    q = select(Source).where(Source.platform == platform, Source.account == account)
+    if active_only:
+        q = q.where(Source.status == "active")
+    rows = s.exec(q.order_by(Source.created_at.desc())).all()
+    return next((r for r in rows if r.status == "active"), rows[0] if rows else None)
 
 
 def connect_source(s: Session, program: Program, data: SourceIn,

@@ -59,8 +59,7 @@ def sale(order: dict[str, Any]) -> ev.Sale:
                    paid_total=Money(max(total.amount, subtotal.amount, 0), total.currency),
                    occurred_at=_time(order.get("processed_at") or order.get("created_at")),
                    customer_id=str(customer["id"]) if customer.get("id") else None,
-                   email=order.get("email") or customer.get("email"), referral=referral(order),
-                   aliases=(order["name"],) if order.get("name") else ())
+                   email=order.get("email") or customer.get("email"), referral=referral(order))
 
 
 def on_paid(d: Delivery) -> list[ev.Event]:

@@ -34,7 +34,7 @@ def _receive(platform: str, source_id: str | None):  # type: ignore[no-untyped-d
             if connector.account_from_headers is None:
                 raise NotFound("this platform's webhook URL ends with the source id")
             account = connector.account_from_headers(request.headers)
-            source = find_by_account(s, connector.id, account) if account else None
+            source = find_by_account(s, connector.id, account, active_only=False) if account else None
             if source is None:
                 raise ApiError("unknown_account", f"no active source for account {account!r}", 404)
         else:
@@ -48,13 +48,13 @@ def _receive(platform: str, source_id: str | None):  # type: ignore[no-untyped-d
         raise ApiError("invalid_signature", str(exc) or "the signature does not match", 401) from None
     except BadPayload as exc:
         raise ApiError("bad_payload", str(exc) or "the body cannot be parsed", 400) from None
-    if source.status != "active":
-        # Verified, but the account disconnected Touchpoint: acknowledge and ignore.
-        return jsonify({"received": True, "ignored": "source is not active"})
     row_id, created = inbox.store(db, source, delivery)
     # A duplicate of a processed delivery returns at once; one that failed before gets a retry.
     status = inbox.process(db, connector, row_id)
-    return jsonify({"received": True, "status": status, "duplicate": not created})
+    body_out = {"received": True, "status": status, "duplicate": not created}
+    if source.status != "active":
+        body_out["ignored"] = "source is not active: only privacy requests are applied"
+    return jsonify(body_out)
 
 
 @bp.post("/<platform>")
