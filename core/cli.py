@@ -134,6 +134,23 @@ def program_create(name: str, currency: str, domain: str, as_json: bool) -> None
                         f"{out['api_key']}\n  publishable key: {out['publishable_key']}")
 
 
+@main.command(help="Create a demo program with partners, links, codes, clicks and conversions "
+                    "from all four platforms, and print where to log in.")
+@click.option("--days", default=120, show_default=True, type=click.IntRange(7, 365))
+@click.option("--json", "as_json", is_flag=True)
+def demo(days: int, as_json: bool) -> None:
+    from core import demo as demo_ops
+
+    app = _app()
+    with app.app_context():
+        out = demo_ops.run(app, days=days)
+    _echo(out, as_json,
+          f"Demo program {out['program_id']}: {out['partners']} partners, {out['clicks']} clicks, "
+          f"{out['sales']} sales, {out['refunds']} refunds.\n"
+          f"  dashboard: {out['admin_url']}  (email {out['email']}, password {out['password']})\n"
+          f"  API key (shown once): {out['api_key']}")
+
+
 @main.group(help="Background work.")
 def jobs() -> None:
     pass

@@ -50,3 +50,13 @@ def test_db_upgrade_then_program_create_json(env):
     assert whatif.exit_code == 0 and json.loads(whatif.output)["conversions"] == 0
     missing = run("backfill", "src_nope", "--since", "2026-01-01")
     assert missing.exit_code == 1 and "no source" in missing.output
+
+
+def test_demo_fills_a_living_program(env):
+    assert run("db", "upgrade").exit_code == 0
+    result = run("demo", "--days", "10", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["clicks"] > 50 and out["sales"] > 0 and out["email"].endswith("@touchpoint.local")
+    whatif = json.loads(run("reattribute", "--model", "first_touch", "--json").output)
+    assert whatif["conversions"] >= out["sales"]
