@@ -145,8 +145,10 @@ class Click(SQLModel, table=True):
     changes every day: it tells repeated clicks apart for a day, and the raw address is never kept."""
 
     __table_args__ = (
-        Index("ix_click_program_created", "program_id", "created_at"),
-        Index("ix_click_partner_created", "partner_id", "created_at"),
+        # Covering the columns reports count by, so live counts never read the wide rows.
+        Index("ix_click_program_created", "program_id", "created_at", "partner_id", "is_bot",
+              "is_unique", "campaign", "utm_campaign"),
+        Index("ix_click_partner_created", "partner_id", "created_at", "is_bot", "is_unique"),
         Index("ix_click_visitor", "visitor_id"),
         Index("ix_click_fingerprint", "partner_id", "ip_hash", "created_at"),
     )
@@ -168,6 +170,28 @@ class Click(SQLModel, table=True):
     is_bot: bool = False
     is_unique: bool = True
     created_at: datetime = ts(default_factory=utcnow)
+
+
+class ClickDaily(SQLModel, table=True):
+    """Clicks of one closed UTC day per partner and campaign (see `core.rollups`). Only days in
+    `ClickDay` are summed here; a click recorded later for such a day drops both."""
+
+    __table_args__ = (Index("ix_clickdaily_partner", "program_id", "partner_id", "day",
+                            "clicks", "unique_clicks"),)
+
+    program_id: str = Field(foreign_key="program.id", primary_key=True)
+    day: str = Field(primary_key=True)  # YYYY-MM-DD, UTC
+    partner_id: str = Field(primary_key=True)
+    campaign: str = Field(default="", primary_key=True)
+    clicks: int = 0
+    unique_clicks: int = 0
+
+
+class ClickDay(SQLModel, table=True):
+    """A (program, day) whose clicks are summed in ClickDaily."""
+
+    program_id: str = Field(foreign_key="program.id", primary_key=True)
+    day: str = Field(primary_key=True)
 
 
 class Customer(SQLModel, table=True):
@@ -210,8 +234,13 @@ class Conversion(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("program_id", "origin", "external_id"),
-        Index("ix_conversion_program_occurred", "program_id", "occurred_at"),
-        Index("ix_conversion_partner_occurred", "partner_id", "occurred_at"),
+        # Covering the columns reports sum, so a report reads the index and not the rows.
+        Index("ix_conversion_program_occurred", "program_id", "occurred_at", "partner_id", "kind",
+              "currency", "amount", "paid_total", "refunded", "status", "amount_program",
+              "commission", "commission_currency"),
+        Index("ix_conversion_partner_occurred", "partner_id", "occurred_at", "program_id", "kind",
+              "currency", "amount", "paid_total", "refunded", "status", "amount_program",
+              "commission", "commission_currency"),
         Index("ix_conversion_subscription", "program_id", "origin", "subscription_id"),
         Index("ix_conversion_customer", "customer_id"),
     )

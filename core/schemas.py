@@ -283,3 +283,37 @@ class WhatIfOut(BaseModel):
     conversions: int
     conversions_changing_partner: int
     partners: list[WhatIfPartner]
+
+
+class ReportQuery(Strict):
+    group_by: Literal["partner", "tag", "campaign", "offer", "event", "platform", "day", "week",
+                      "month"] = "partner"
+    from_: Optional[datetime] = Field(default=None, alias="from")
+    to: Optional[datetime] = None
+    partner_id: Optional[str] = None
+    format: Literal["json", "csv"] = "json"
+
+
+class ReportRowOut(BaseModel):
+    key: Optional[str]
+    label: str
+    clicks: int
+    unique_clicks: int
+    leads: int
+    conversions: int
+    revenue: int
+    commission: int
+    conversion_rate: float
+    earnings_per_click: int
+    lead_to_sale_rate: float
+    other_currencies: dict[str, dict[str, int]] = Field(default_factory=dict)
+
+
+class ReportOut(BaseModel):
+    group_by: str
+    currency: str
+    from_: datetime = Field(serialization_alias="from")
+    to: datetime
+    data: list[ReportRowOut]
+    totals: ReportRowOut
+    previous: dict[str, Any]

@@ -163,6 +163,13 @@ class ClickRecorder:
         self._salt = (day, value)
         return value
 
+    def _reopen_day(self, program_id: str, day: str) -> None:
+        """A click for a closed day (imports, the demo): its click rollup must be summed again."""
+        from core.rollups import forget_day
+
+        with self.engine.begin() as conn:
+            forget_day(conn, program_id, day)
+
     def forget_old_salts(self, now: datetime) -> int:
         keep = (now - timedelta(days=1)).strftime("%Y-%m-%d")
         with self.engine.begin() as conn:
@@ -245,6 +252,8 @@ class ClickRecorder:
             conn.commit()
             cur.close()
             self._sync_now(conn)
+            if naive.date() < datetime.now(timezone.utc).date():
+                self._reopen_day(program_id, naive.date().isoformat())
         except Exception:
             self._local.conn = None
             try:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 07:11:45.560673
+Create Date: 2026-11-25 07:47:27.628260
 """
 from __future__ import annotations
 
@@ -45,6 +45,25 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_program_publishable_key'), ['publishable_key'], unique=True)
         batch_op.create_index(batch_op.f('ix_program_secret_key_hash'), ['secret_key_hash'], unique=True)
 
+    op.create_table('clickdaily',
+    sa.Column('program_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('day', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('partner_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('campaign', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('clicks', sa.Integer(), nullable=False),
+    sa.Column('unique_clicks', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['program_id'], ['program.id'], ),
+    sa.PrimaryKeyConstraint('program_id', 'day', 'partner_id', 'campaign')
+    )
+    with op.batch_alter_table('clickdaily', schema=None) as batch_op:
+        batch_op.create_index('ix_clickdaily_partner', ['program_id', 'partner_id', 'day', 'clicks', 'unique_clicks'], unique=False)
+
+    op.create_table('clickday',
+    sa.Column('program_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('day', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.ForeignKeyConstraint(['program_id'], ['program.id'], ),
+    sa.PrimaryKeyConstraint('program_id', 'day')
+    )
     op.create_table('conversionalias',
     sa.Column('program_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('origin', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -148,8 +167,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('click', schema=None) as batch_op:
         batch_op.create_index('ix_click_fingerprint', ['partner_id', 'ip_hash', 'created_at'], unique=False)
-        batch_op.create_index('ix_click_partner_created', ['partner_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_click_program_created', ['program_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_click_partner_created', ['partner_id', 'created_at', 'is_bot', 'is_unique'], unique=False)
+        batch_op.create_index('ix_click_program_created', ['program_id', 'created_at', 'partner_id', 'is_bot', 'is_unique', 'campaign', 'utm_campaign'], unique=False)
         batch_op.create_index('ix_click_visitor', ['visitor_id'], unique=False)
 
     op.create_table('customer',
@@ -286,8 +305,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('conversion', schema=None) as batch_op:
         batch_op.create_index('ix_conversion_customer', ['customer_id'], unique=False)
-        batch_op.create_index('ix_conversion_partner_occurred', ['partner_id', 'occurred_at'], unique=False)
-        batch_op.create_index('ix_conversion_program_occurred', ['program_id', 'occurred_at'], unique=False)
+        batch_op.create_index('ix_conversion_partner_occurred', ['partner_id', 'occurred_at', 'program_id', 'kind', 'currency', 'amount', 'paid_total', 'refunded', 'status', 'amount_program', 'commission', 'commission_currency'], unique=False)
+        batch_op.create_index('ix_conversion_program_occurred', ['program_id', 'occurred_at', 'partner_id', 'kind', 'currency', 'amount', 'paid_total', 'refunded', 'status', 'amount_program', 'commission', 'commission_currency'], unique=False)
         batch_op.create_index('ix_conversion_subscription', ['program_id', 'origin', 'subscription_id'], unique=False)
 
     op.create_table('touch',
@@ -438,6 +457,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_conversionalias_order_ref'))
 
     op.drop_table('conversionalias')
+    op.drop_table('clickday')
+    with op.batch_alter_table('clickdaily', schema=None) as batch_op:
+        batch_op.drop_index('ix_clickdaily_partner')
+
+    op.drop_table('clickdaily')
     with op.batch_alter_table('program', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_program_secret_key_hash'))
         batch_op.drop_index(batch_op.f('ix_program_publishable_key'))
