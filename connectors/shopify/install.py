@@ -23,7 +23,7 @@ from core import programs
 from core.db import get_db
 from core.errors import ApiError, describe_validation_error
 from core.models import Conversion, Partner, Program
-from core.schemas import PartnerIn, ProgramCreate, ProgramPatch
+from core.schemas import LinkIn, PartnerIn, ProgramCreate, ProgramPatch, PromoCodeIn, RewardIn
 from core.sources import attach_source, program_of_account, webhook_url
 
 bp = Blueprint("shopify", __name__, url_prefix="/shopify", template_folder="templates")
@@ -144,27 +144,75 @@ def app_data():  # type: ignore[no-untyped-def]
                     "partners": partners, "period_days": 30})
 
 
+def _body(model: Any) -> Any:
+    try:
+        return model.model_validate(request.get_json(silent=True) or {})
+    except ValidationError as exc:
+        raise ApiError("invalid_request", describe_validation_error(exc)) from None
+
+
 @bp.post("/app/partners")
 def app_create_partner():  # type: ignore[no-untyped-def]
     program = _embedded_program()
-    body: Any = request.get_json(silent=True) or {}
-    try:
-        data = PartnerIn.model_validate(body)
-    except ValidationError as exc:
-        raise ApiError("invalid_request", describe_validation_error(exc)) from None
+    data = _body(PartnerIn)
     with get_db().write() as s:
         partner = partner_ops.create_partner(s, program, data)
         out = partner_ops.partner_out(partner, data.tags, program)
     return jsonify(out.model_dump(mode="json")), 201
 
 
+@bp.post("/app/links")
+def app_create_link():  # type: ignore[no-untyped-def]
+    """The same setup operations as API v1, with the session token instead of the secret key."""
+    program = _embedded_program()
+    data = _body(LinkIn)
+    base = current_app.extensions["touchpoint"]["settings"].base_url
+    with get_db().write() as s:
+        out = partner_ops.link_out(partner_ops.create_link(s, program, data), base)
+    return jsonify(out.model_dump(mode="json")), 201
+
+
+@bp.post("/app/promo-codes")
+def app_create_promo_code():  # type: ignore[no-untyped-def]
+    program = _embedded_program()
+    data = _body(PromoCodeIn)
+    with get_db().write() as s:
+        out = partner_ops.promo_code_out(partner_ops.create_promo_code(s, program, data))
+    return jsonify(out.model_dump(mode="json")), 201
+
+
+@bp.post("/app/rewards")
+def app_create_reward():  # type: ignore[no-untyped-def]
+    program = _embedded_program()
+    data = _body(RewardIn)
+    with get_db().write() as s:
+        out = partner_ops.reward_out(partner_ops.create_reward(s, program, data))
+    return jsonify(out.model_dump(mode="json")), 201
+
+
+@bp.get("/app/setup")
+def app_setup():  # type: ignore[no-untyped-def]
+    """Links, promo codes and reward rules of the shop's program."""
+    from sqlmodel import select
+
+    from core.models import Link, PromoCode, Reward
+
+    program = _embedded_program()
+    base = current_app.extensions["touchpoint"]["settings"].base_url
+    with get_db().session() as s:
+        links = s.exec(select(Link).where(Link.program_id == program.id).order_by(Link.created_at)).all()
+        codes = s.exec(select(PromoCode).where(PromoCode.program_id == program.id)).all()
+        rewards = s.exec(select(Reward).where(Reward.program_id == program.id)).all()
+        return jsonify({
+            "links": [partner_ops.link_out(x, base).model_dump(mode="json") for x in links],
+            "promo_codes": [partner_ops.promo_code_out(x).model_dump(mode="json") for x in codes],
+            "rewards": [partner_ops.reward_out(x).model_dump(mode="json") for x in rewards]})
+
+
 @bp.patch("/app/settings")
 def app_settings():  # type: ignore[no-untyped-def]
     program = _embedded_program()
-    try:
-        patch = ProgramPatch.model_validate(request.get_json(silent=True) or {})
-    except ValidationError as exc:
-        raise ApiError("invalid_request", describe_validation_error(exc)) from None
+    patch = _body(ProgramPatch)
     with get_db().write() as s:
         out = programs.program_out(programs.update_program(s, s.get(Program, program.id), patch))
     return jsonify(out.model_dump(mode="json"))

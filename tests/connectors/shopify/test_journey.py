@@ -209,6 +209,19 @@ def test_embedded_app_needs_a_valid_session_token(app):
     changed = client.patch("/shopify/app/settings", json={"attribution_model": "first_touch"},
                            headers={"Authorization": f"Bearer {session_token()}"})
     assert changed.get_json()["attribution_model"] == "first_touch"
+    auth = {"Authorization": f"Bearer {session_token()}"}
+    dee = made.get_json()["id"]
+    assert client.post("/shopify/app/links", json={"partner_id": dee, "url": "https://shop.apple.com/x"},
+                       headers=auth).status_code == 201
+    assert client.post("/shopify/app/links", json={"partner_id": dee, "url": "https://evil.example/"},
+                       headers=auth).status_code == 400
+    assert client.post("/shopify/app/promo-codes", json={"partner_id": dee, "code": "DEE5"},
+                       headers=auth).status_code == 201
+    assert client.post("/shopify/app/rewards", json={"type": "percent", "value": 15},
+                       headers=auth).status_code == 201
+    setup = client.get("/shopify/app/setup", headers=auth).get_json()
+    assert [len(setup[k]) for k in ("links", "promo_codes", "rewards")] == [1, 1, 1]
+    assert client.get("/shopify/app/setup").status_code == 401
 
 
 def test_custom_app_connects_with_a_token_and_backfills(app):
