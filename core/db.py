@@ -8,7 +8,10 @@ upgrading a read lock. PostgreSQL uses psycopg 3; rows that must be serialised a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+import fcntl
+import os
+import threading
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from flask import Flask, current_app, g
@@ -61,6 +64,29 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+class WriterQueue:
+    """One SQLite writer at a time across processes, queued on an flock.
+
+    SQLite admits one writer; a blocked one polls with sleeps of up to 100 ms, which under
+    several workers costs far more than the writes. Waiting on an flock instead wakes the next
+    writer the moment the lock is released. Threads of one process queue on a mutex first,
+    because flock does not exclude threads sharing a descriptor.
+    """
+
+    def __init__(self, database_path: str) -> None:
+        self.fd = os.open(f"{database_path}.writelock", os.O_CREAT | os.O_RDWR, 0o600)
+        self.mutex = threading.Lock()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self.mutex:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+
 class Database:
     """Engine of one app, kept in `app.extensions["touchpoint_db"]` (Flask's extension rule)."""
 
@@ -68,6 +94,8 @@ class Database:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url)
         self.write_engine = self.engine.execution_options(write=True)
+        database = self.engine.url.database if is_sqlite(self.engine) else None
+        self.writers = WriterQueue(database) if database and database != ":memory:" else None
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -75,13 +103,14 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A session for one write transaction: committed on success, rolled back on error."""
-        with Session(self.write_engine, expire_on_commit=False) as s:
-            try:
-                yield s
-                s.commit()
-            except BaseException:
-                s.rollback()
-                raise
+        with self.writers.held() if self.writers else nullcontext():
+            with Session(self.write_engine, expire_on_commit=False) as s:
+                try:
+                    yield s
+                    s.commit()
+                except BaseException:
+                    s.rollback()
+                    raise
 
     def dispose(self) -> None:
         self.engine.dispose()

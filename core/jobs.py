@@ -46,8 +46,19 @@ def approve_due(now: datetime) -> int:
     return written
 
 
+def refresh_statistics() -> None:
+    """Let SQLite's planner know the tables' shapes (PostgreSQL's autovacuum does this itself);
+    without statistics it may pick a narrow index for a report and read every row."""
+    engine = get_db().engine
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+            conn.exec_driver_sql("PRAGMA optimize=0x10002")
+
+
 def run_due(now: datetime) -> dict[str, Any]:
     ext = current_app.extensions["touchpoint"]
+    refresh_statistics()
     approved = approve_due(now)
     retried = inbox.retry_failed(get_db(), ext["registry"])
     salts = ext["clicks"].forget_old_salts(now)
