@@ -149,6 +149,9 @@ def run_backend(label: str, url: str, args: argparse.Namespace, workdir: Path) -
     t = time.perf_counter()
     info = generate.build(engine, clicks=args.clicks, conversions=args.conversions,
                           progress=lambda m: console.log(m))
+    from core.jobs import refresh_statistics
+
+    refresh_statistics(engine)  # what `touchpoint jobs run` does on a live system
     engine.dispose()
     console.log(f"data built in {time.perf_counter() - t:.0f} s")
     secret_key, whsec = "bench-secret-key", "whsec_bench"

@@ -46,10 +46,10 @@ def approve_due(now: datetime) -> int:
     return written
 
 
-def refresh_statistics() -> None:
+def refresh_statistics(engine: Any = None) -> None:
     """Let SQLite's planner know the tables' shapes (PostgreSQL's autovacuum does this itself);
     without statistics it may pick a narrow index for a report and read every row."""
-    engine = get_db().engine
+    engine = engine or get_db().engine
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA analysis_limit=1000")
