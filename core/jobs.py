@@ -51,9 +51,9 @@ def refresh_statistics(engine: Any = None) -> None:
     without statistics it may pick a narrow index for a report and read every row."""
     engine = engine or get_db().engine
     if engine.dialect.name == "sqlite":
-        with engine.connect() as conn:
+        with engine.begin() as conn:
             conn.exec_driver_sql("PRAGMA analysis_limit=1000")
-            conn.exec_driver_sql("PRAGMA optimize=0x10002")
+            conn.exec_driver_sql("ANALYZE")
 
 
 def run_due(now: datetime) -> dict[str, Any]:
