@@ -7,6 +7,7 @@ it only looks connectors up by `id`.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +26,22 @@ class BadPayload(Exception):
 
 class ConnectError(Exception):
     """Connecting a source failed (wrong keys, store unreachable): answered 400 with the reason."""
+
+
+def header_map(headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers with lower-case names: Flask gives `Headers`, tests and backfill plain dicts."""
+    return {str(k).lower(): str(v) for k, v in headers.items()}
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or BadPayload saying why not."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise BadPayload("the body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise BadPayload("the body is not a JSON object")
+    return payload
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 
-from core.connectors import BadPayload, Delivery, SignatureInvalid, SourceContext
+from core.connectors import BadPayload, Delivery, SignatureInvalid, SourceContext, header_map, json_object
 
 SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
 
@@ -24,12 +23,8 @@ def normalize_shop(value: str) -> str:
     return shop
 
 
-def _lower(headers: Mapping[str, str]) -> dict[str, str]:
-    return {str(k).lower(): str(v) for k, v in headers.items()}
-
-
 def account_from_headers(headers: Mapping[str, str]) -> str | None:
-    value = _lower(headers).get("x-shopify-shop-domain")
+    value = header_map(headers).get("x-shopify-shop-domain")
     try:
         return normalize_shop(value) if value else None
     except ValueError:
@@ -44,7 +39,7 @@ def verify(source: SourceContext, headers: Mapping[str, str], body: bytes) -> De
     """Check the HMAC over the raw body. The dedupe key is the event id where Shopify sends one
     (the same event delivered again, or to two subscriptions, has one event id), else the
     webhook id, which stays the same across Shopify's retries."""
-    h = _lower(headers)
+    h = header_map(headers)
     given = h.get("x-shopify-hmac-sha256")
     if not given or not source.webhook_secret:
         raise SignatureInvalid("X-Shopify-Hmac-Sha256 is missing")
@@ -53,12 +48,7 @@ def verify(source: SourceContext, headers: Mapping[str, str], body: bytes) -> De
     topic = h.get("x-shopify-topic")
     if not topic:
         raise BadPayload("X-Shopify-Topic is missing")
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        raise BadPayload("the body is not JSON") from None
-    if not isinstance(payload, dict):
-        raise BadPayload("the body is not a JSON object")
+    payload = json_object(body)
     event_id, webhook_id = h.get("x-shopify-event-id"), h.get("x-shopify-webhook-id")
     if event_id:
         key = f"{topic}:event:{event_id}"

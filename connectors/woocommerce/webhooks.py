@@ -6,16 +6,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from urllib.parse import parse_qs
 
-from core.connectors import BadPayload, Delivery, SignatureInvalid, SourceContext
-
-
-def _lower(headers: Mapping[str, str]) -> dict[str, str]:
-    return {str(k).lower(): str(v) for k, v in headers.items()}
+from core.connectors import BadPayload, Delivery, SignatureInvalid, SourceContext, header_map, json_object
 
 
 def _ping(body: bytes) -> str | None:
@@ -37,7 +32,7 @@ def signature(secret: str, body: bytes) -> str:
 def verify(source: SourceContext, headers: Mapping[str, str], body: bytes) -> Delivery:
     """Check the signature, parse the order. The creation ping is accepted as a harmless
     `ping` delivery (WooCommerce disables a webhook whose ping fails); it carries no data."""
-    h = _lower(headers)
+    h = header_map(headers)
     given = h.get("x-wc-webhook-signature")
     if not given:
         webhook_id = _ping(body)
@@ -47,12 +42,7 @@ def verify(source: SourceContext, headers: Mapping[str, str], body: bytes) -> De
         raise SignatureInvalid("X-WC-Webhook-Signature is missing")
     if not source.webhook_secret or not hmac.compare_digest(given, signature(source.webhook_secret, body)):
         raise SignatureInvalid("X-WC-Webhook-Signature does not match the body")
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        raise BadPayload("the body is not JSON") from None
-    if not isinstance(payload, dict):
-        raise BadPayload("the body is not a JSON object")
+    payload = json_object(body)
     topic = h.get("x-wc-webhook-topic") or ""
     if not topic:
         raise BadPayload("X-WC-Webhook-Topic is missing")
