@@ -94,7 +94,9 @@ def stripe_bodies(n: int, clicks: list[str]) -> list[bytes]:
     now = int(time.time())
     bodies = []
     for i in range(n):
+        details = dict(session.get("customer_details") or {}, email=f"buyer_bench_{i}@example.com")
         obj = dict(session, id=f"cs_bench_{i}", mode="payment", payment_status="paid",
+                   customer_details=details,
                    status="complete", payment_intent=f"pi_bench_{i}", customer=f"cus_bench_{i}",
                    client_reference_id=clicks[i % len(clicks)], amount_total=4900,
                    amount_subtotal=4900, currency="usd", metadata={}, invoice=None,

@@ -109,7 +109,7 @@ def build(engine: Engine, *, partners: int = 1000, campaigns: int = 50, clicks: 
         partner = pids[rnd.choices(range(partners), weights=weights)[0]] if attributed else None
         other = pids[rnd.randrange(partners)]
         cust_rows.append({"id": cust, "program_id": pid, "external_id": f"{src['id']}:{cust}",
-                          "email": None, "partner_id": partner,
+                          "email": f"{cust}@customers.example", "partner_id": partner,
                           "attribution": {"model": "last_touch", "touch": "click"} if partner else None,
                           "attributed_at": first_at if partner else None, "created_at": first_at})
         if partner:

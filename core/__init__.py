@@ -33,7 +33,8 @@ def init_app(app: Flask, connectors: tuple[Connector, ...], settings: Settings) 
     from core.tracking import ClickRecorder
     from core.web import api, redirect, track, webhooks
 
-    app.config.setdefault("SECRET_KEY", settings.secret_key)
+    if not app.config.get("SECRET_KEY"):  # Flask presets it to None, so setdefault would not do
+        app.config["SECRET_KEY"] = settings.secret_key
     database = db.init_app(app, settings.database_url)
     registry = Registry(connectors)
     app.extensions["touchpoint"] = {

@@ -136,7 +136,7 @@ def program_create(name: str, currency: str, domain: str, as_json: bool) -> None
 
 @main.command(help="Create a demo program with partners, links, codes, clicks and conversions "
                     "from all four platforms, and print where to log in.")
-@click.option("--days", default=120, show_default=True, type=click.IntRange(7, 365))
+@click.option("--days", default=180, show_default=True, type=click.IntRange(7, 365))
 @click.option("--json", "as_json", is_flag=True)
 def demo(days: int, as_json: bool) -> None:
     from core import demo as demo_ops
@@ -149,6 +149,30 @@ def demo(days: int, as_json: bool) -> None:
           f"{out['sales']} sales, {out['refunds']} refunds.\n"
           f"  dashboard: {out['admin_url']}  (email {out['email']}, password {out['password']})\n"
           f"  API key (shown once): {out['api_key']}")
+
+
+@main.group(help="Owners who sign in to /admin.")
+def user() -> None:
+    pass
+
+
+@user.command("create", help="Add an owner to a program; asks for the password.")
+@click.option("--program", "program_id", required=True)
+@click.option("--email", required=True)
+@click.password_option(help="at least 10 characters")
+def user_create(program_id: str, email: str, password: str) -> None:
+    from core.db import get_db
+    from core.models import Program
+    from core.users import create_user
+
+    if len(password) < 10:
+        raise click.UsageError("the password needs at least 10 characters")
+    app = _app()
+    with app.app_context(), get_db().write() as s:
+        if s.get(Program, program_id) is None:
+            raise click.UsageError(f"no program {program_id}")
+        create_user(s, program_id, email, password)
+    click.echo(f"{email} can now sign in at {_settings().base_url}/admin")
 
 
 @main.group(help="Background work.")

@@ -65,7 +65,7 @@ def run(app: Flask, days: int = 120, seed: int | None = None) -> dict[str, Any]:
     link_info = [(recorder.link(link.key), link) for link in links]
     counts = {"clicks": 0, "leads": 0, "sales": 0, "refunds": 0}
     for day in range(days, -1, -1):
-        for _ in range(rnd.randint(8, 30)):
+        for _ in range(rnd.randint(20, 55)):
             info, link = rnd.choice(link_info)
             at = now - timedelta(days=day, seconds=rnd.randrange(86400))
             if at > now:
@@ -75,7 +75,7 @@ def run(app: Flask, days: int = 120, seed: int | None = None) -> dict[str, Any]:
                                        referrer="https://social.example/", user_agent=rnd.choice(UAS),
                                        ip=f"198.51.100.{rnd.randrange(256)}", now=at)
             counts["clicks"] += 1
-            if rnd.random() < 0.12:
+            if rnd.random() < 0.06:
                 _convert(db, program_id, sources, rnd, click_id, at, now, counts)
     with app.app_context():
         approve_due(now)

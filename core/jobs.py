@@ -52,7 +52,6 @@ def refresh_statistics(engine: Any = None) -> None:
     engine = engine or get_db().engine
     if engine.dialect.name == "sqlite":
         with engine.begin() as conn:
-            conn.exec_driver_sql("PRAGMA analysis_limit=1000")
             conn.exec_driver_sql("ANALYZE")
 
 

@@ -291,6 +291,9 @@ class ReportQuery(Strict):
     from_: Optional[datetime] = Field(default=None, alias="from")
     to: Optional[datetime] = None
     partner_id: Optional[str] = None
+    tag: Optional[str] = None
+    campaign: Optional[str] = None
+    platform: Optional[str] = None
     format: Literal["json", "csv"] = "json"
 
 

@@ -23,7 +23,7 @@ def run(*args: str):
 
 def test_every_command_has_help():
     for args in ([], ["serve"], ["db", "upgrade"], ["program", "create"], ["demo"], ["jobs", "run"],
-                 ["backfill"], ["reattribute"]):
+                 ["backfill"], ["reattribute"], ["user", "create"]):
         result = run(*args, "--help")
         assert result.exit_code == 0 and "Usage" in result.output, args
 
@@ -48,6 +48,12 @@ def test_db_upgrade_then_program_create_json(env):
     assert jobs.exit_code == 0 and json.loads(jobs.output)["approved"] == 0
     whatif = run("reattribute", "--model", "first_touch", "--json")
     assert whatif.exit_code == 0 and json.loads(whatif.output)["conversions"] == 0
+    made = CliRunner().invoke(main, ["user", "create", "--program", out["program_id"], "--email",
+                                     "owner@shop.example"], input="correct horse battery\ncorrect horse battery\n")
+    assert made.exit_code == 0 and "/admin" in made.output, made.output
+    short = CliRunner().invoke(main, ["user", "create", "--program", out["program_id"], "--email",
+                                      "x@shop.example"], input="short\nshort\n")
+    assert short.exit_code == 2
     missing = run("backfill", "src_nope", "--since", "2026-01-01")
     assert missing.exit_code == 1 and "no source" in missing.output
 

@@ -268,46 +268,29 @@ def reattribute(query: WhatIfQuery):  # type: ignore[no-untyped-def]
 
 # --- reports -------------------------------------------------------------------------------------
 
-CSV_COLUMNS = ("key", "label", "clicks", "unique_clicks", "leads", "conversions",
-               "revenue_minor_units", "revenue", "commission_minor_units", "commission", "currency",
-               "conversion_rate", "earnings_per_click_minor_units", "lead_to_sale_rate")
-
-
 @bp.get("/reports")
 @operation("GET", "/api/v1/reports", "Clicks, leads, sales, revenue and commission grouped by "
            "partner, tag, campaign, offer, event, platform, day, week or month, with the previous "
            "period of the same length (format=csv for a spreadsheet)", query=ReportQuery,
            response=ReportOut)
 def reports(query: ReportQuery):  # type: ignore[no-untyped-def]
-    import csv
-    import io
-
     from flask import Response
 
-    from core.money import Money
-    from core.reports import parse_period, report_with_previous
+    from core import reports as reports_ops
 
     program = current_program()
     try:
-        start, end = parse_period(query.from_, query.to)
+        start, end = reports_ops.parse_period(query.from_, query.to)
     except ValueError as exc:
         raise ApiError("invalid_request", str(exc)) from None
     if query.partner_id:
         partner_ops.get_partner(session(), program.id, query.partner_id)
-    out = report_with_previous(session(), program, query.group_by, start, end, query.partner_id)
+    filters = reports_ops.Filters(partner_id=query.partner_id, tag=query.tag,
+                                  campaign=query.campaign, platform=query.platform)
+    out = reports_ops.report_with_previous(session(), program, query.group_by, start, end,
+                                           filters=filters)
     if query.format == "json":
         return ok(ReportOut.model_validate({**out, "from_": out["from"]}).model_dump(mode="json", by_alias=True))
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(CSV_COLUMNS)
-    cur = program.currency
-    for row in out["data"] + [out["totals"]]:
-        writer.writerow([row["key"] or "", row["label"], row["clicks"], row["unique_clicks"],
-                         row["leads"], row["conversions"], row["revenue"],
-                         Money(row["revenue"], cur).format().rsplit(" ", 1)[0],
-                         row["commission"], Money(row["commission"], cur).format().rsplit(" ", 1)[0],
-                         cur, row["conversion_rate"], row["earnings_per_click"],
-                         row["lead_to_sale_rate"]])
     name = f"touchpoint-{query.group_by}-{start.date()}-{end.date()}.csv"
-    return Response(buf.getvalue(), mimetype="text/csv",
+    return Response(reports_ops.report_csv(out), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -103,3 +103,93 @@ def test_closed_days_split():
     assert days == [date(2026, 1, 2), date(2026, 1, 3)]
     assert windows == [(start, datetime(2026, 1, 2, tzinfo=timezone.utc)),
                        (datetime(2026, 1, 4, tzinfo=timezone.utc), end)]
+
+
+# --- filters, currencies, exports ---------------------------------------------------------------
+
+def test_filters_by_tag_campaign_and_platform(app):
+    from core.models import Program
+    from core.reports import Filters, report
+
+    api, ann, bob = setup(app)
+    start, end = NOW - timedelta(days=7), NOW + timedelta(days=1)
+    with app.app_context(), get_db().session() as s:
+        program = s.get(Program, api.program_id)
+        gold = report(s, program, "partner", start, end, filters=Filters(tag="gold"))
+        assert [(r.key, r.clicks, r.revenue) for r in gold] == [(ann["id"], 4, 10000)]
+        by_platform = report(s, program, "day", start, end, filters=Filters(platform="api"))
+        assert sum(r.conversions for r in by_platform) == 2 and sum(r.clicks for r in by_platform) == 0
+        none = report(s, program, "partner", start, end, filters=Filters(platform="stripe"))
+        assert none == []
+        nothing = report(s, program, "day", start, end, filters=Filters(campaign="nope"))
+        assert sum(r.clicks + r.conversions for r in nothing) == 0
+
+
+def test_campaign_filter_counts_link_clicks(app):
+    from core.models import Program
+    from core.reports import Filters, report
+
+    api = new_program(app)
+    ann = api.partner("Ann", key="ann")
+    link = api.ok("post", "/api/v1/links", {"partner_id": ann["id"], "url": "https://shop.example/",
+                                            "campaign": "spring"}, 201)
+    for cid in [click(api, link=link["key"]) for _ in range(3)] + [click(api, ref="ann")]:
+        set_click_time(app, cid, T0)
+    with app.app_context(), get_db().session() as s:
+        program = s.get(Program, api.program_id)
+        rows = report(s, program, "campaign", NOW - timedelta(days=7), NOW + timedelta(days=1))
+        spring = report(s, program, "week", NOW - timedelta(days=7), NOW + timedelta(days=1),
+                        filters=Filters(campaign="spring"))
+    assert {r.key: r.clicks for r in rows} == {"spring": 3, None: 1}
+    assert sum(r.clicks for r in spring) == 3
+
+
+def test_other_currencies_are_never_added_in(app):
+    api = new_program(app)
+    api.partner("Ann", key="ann")
+    api.reward(event="sale", value=10)
+    sale(api, "usd", 10000, T0, ref="ann")
+    sale(api, "eur", 5000, T0, customer="c2", currency="EUR", ref="ann")
+    frm = (NOW - timedelta(days=7)).isoformat().replace("+", "%2B")
+    out = api.ok("get", f"/api/v1/reports?group_by=partner&from={frm}")
+    row = out["data"][0]
+    assert row["revenue"] == 10000 and row["conversions"] == 2
+    assert row["other_currencies"]["EUR"]["revenue"] == 5000
+    assert out["totals"]["other_currencies"]["EUR"]["revenue"] == 5000
+
+
+def test_previous_period_and_week_buckets(app):
+    api, ann, _ = setup(app)
+    start = (NOW - timedelta(days=2)).isoformat().replace("+", "%2B")
+    out = api.ok("get", f"/api/v1/reports?group_by=week&from={start}")
+    # The clicks and sales of T0 (3 days ago) fall in the previous 2-day period.
+    assert out["previous"]["clicks"] == 5 and out["previous"]["conversions"] == 2
+    weeks = api.ok("get", "/api/v1/reports?group_by=week&from=" +
+                   (NOW - timedelta(days=14)).isoformat().replace("+", "%2B"))["data"]
+    assert all(date.fromisoformat(w["key"]).weekday() == 0 for w in weeks)
+    months = api.ok("get", "/api/v1/reports?group_by=month&from=" +
+                    (NOW - timedelta(days=40)).isoformat().replace("+", "%2B"))["data"]
+    assert sum(m["conversions"] for m in months) == 2 and all(len(m["key"]) == 7 for m in months)
+
+
+def test_conversions_csv_export(app):
+    api, ann, bob = setup(app)
+    resp = api.get("/api/v1/conversions.csv")
+    assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True))))
+    sales = {r["external_id"]: r for r in rows if r["kind"] == "sale"}
+    assert sales["o2"]["amount_minor_units"] == "5000" and sales["o2"]["refunded_minor_units"] == "1000"
+    assert sales["o2"]["commission"] == "4.00" and sales["o2"]["partner"] == "Bob"
+    api_rows = {c["external_id"]: c for c in api.ok("get", "/api/v1/conversions")["data"]}
+    assert sales["o1"]["attribution_touch"] == api_rows["o1"]["attribution"]["touch"] == "customer"
+    assert sales["o1"]["attribution_reason"] == api_rows["o1"]["attribution"]["reason"]
+    assert sales["o1"]["currency"] == "USD"
+    only_ann = api.get(f"/api/v1/conversions.csv?partner_id={ann['id']}").get_data(as_text=True)
+    assert "o1" in only_ann and "o2" not in only_ann
+    assert api.get("/api/v1/conversions.csv?status=bogus").status_code == 400
+    assert api.get("/api/v1/conversions.csv?partner_id=ptr_nope").status_code == 404
+    assert api.client.get("/api/v1/conversions.csv").status_code == 401
+    other = new_program(app, name="Other", domain="other.example")
+    assert "o1" not in other.get("/api/v1/conversions.csv").get_data(as_text=True)
+    spec = api.ok("get", "/api/v1/openapi.json")
+    assert "/api/v1/conversions.csv" in spec["paths"]
