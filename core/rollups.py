@@ -47,12 +47,15 @@ def ensure_rolled(s: Session, program_id: str, days: list[date]) -> int:
     wanted = {d.isoformat() for d in days}
     if not wanted:
         return 0
-    done = {row[0] for row in s.execute(select(ClickDay.day).where(
-        ClickDay.program_id == program_id, ClickDay.day.in_(sorted(wanted))))}
+    bind = s.get_bind()
+    # A fresh connection, not the caller's session: its snapshot may predate rollups that this
+    # or another process committed since, and every call would then sum the days again.
+    with bind.connect() as conn:
+        done = {row[0] for row in conn.execute(select(ClickDay.day).where(
+            ClickDay.program_id == program_id, ClickDay.day.in_(sorted(wanted))))}
     missing = sorted(wanted - done)
     if not missing:
         return 0
-    bind = s.get_bind()
     for d in missing:
         lo = _midnight(date.fromisoformat(d))
         campaign = func.coalesce(Click.campaign, Click.utm_campaign, "")

@@ -193,3 +193,16 @@ def test_conversions_csv_export(app):
     assert "o1" not in other.get("/api/v1/conversions.csv").get_data(as_text=True)
     spec = api.ok("get", "/api/v1/openapi.json")
     assert "/api/v1/conversions.csv" in spec["paths"]
+
+
+def test_a_day_is_summed_once_even_within_one_session(app):
+    """The session's snapshot must not hide rollups committed since (it made every report
+    re-sum every day)."""
+    from core.rollups import ensure_rolled
+
+    api, _, _ = setup(app)
+    days, _ = closed_days(NOW - timedelta(days=7), NOW, NOW.date())
+    with app.app_context(), get_db().session() as s:
+        s.exec(select(func.count()).select_from(Click)).one()  # the session's snapshot starts here
+        assert ensure_rolled(s, api.program_id, days) == len(days)
+        assert ensure_rolled(s, api.program_id, days) == 0
