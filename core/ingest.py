@@ -32,6 +32,9 @@ from core.models import (
 )
 
 
+DISPUTE_RANK = {"open": 0, "lost": 1, "won": 2}
+
+
 class UnknownOrder(Exception):
     """A refund for an order the track API never saw (answered 404 there)."""
 
@@ -200,12 +203,14 @@ def inherited_for(ctx: IngestContext, conv: Conversion, customer: Customer | Non
         first = s.exec(select(Conversion).where(
             Conversion.program_id == ctx.program.id, Conversion.origin == ctx.origin,
             Conversion.subscription_id == conv.subscription_id, Conversion.id != conv.id,
+            Conversion.occurred_at < conv.occurred_at,
             Conversion.partner_id.is_not(None)).order_by(Conversion.occurred_at)).first()
         if first is not None:
             return Inherited(first.partner_id, "subscription",
                              f"payment of subscription {conv.subscription_id}, first credited "
                              f"on {first.external_id}", first.click_id)
-    if customer is not None and customer.partner_id:
+    if customer is not None and customer.partner_id and (
+            customer.attributed_at is None or customer.attributed_at <= conv.occurred_at):
         return Inherited(customer.partner_id, "customer", "customer already credited to this "
                          "partner", (customer.attribution or {}).get("click_id"))
     email = (email or (customer.email if customer else None) or "").strip().lower()
@@ -239,12 +244,16 @@ def credit(ctx: IngestContext, conv: Conversion, att: Attribution,
         conv.reward_id, conv.commission_base = None, 0
         conv.commission_currency = ctx.program.currency
         return
-    if customer is not None and customer.partner_id is None:
+    if customer is not None and (customer.partner_id is None or (
+            customer.attributed_at is not None and conv.occurred_at < customer.attributed_at
+            and att.touch not in ("customer", "subscription"))):
+        changed = customer.partner_id != att.partner_id
         customer.partner_id = att.partner_id
         customer.attribution = att.as_dict()
         customer.attributed_at = conv.occurred_at
         s.add(customer)
-        _write_back(ctx, customer, att)
+        if changed:  # the platform's record only needs writing when the partner changes
+            _write_back(ctx, customer, att)
     tags = {t for t in s.exec(select(PartnerTag.tag).where(PartnerTag.partner_id == att.partner_id))}
     rule = pick_rule(ctx.reward_rules(), conv.kind, conv.event, tags)
     first_at = None
@@ -298,7 +307,7 @@ def settle(ctx: IngestContext, conv: Conversion) -> None:
     disputes = [a.status for a in adjs if a.kind == "chargeback"]
     canceled = any(a.kind == "cancel" for a in adjs)
     sub_stopped = False
-    if conv.subscription_id and conv.renewal:
+    if conv.subscription_id:  # any payment dated after its subscription's cancellation
         stop = s.get(SubscriptionCancel, (ctx.program.id, ctx.origin, conv.subscription_id))
         sub_stopped = stop is not None and stop.canceled_at < conv.occurred_at
     if canceled or "lost" in disputes or sub_stopped or (paid and refunded >= paid):
@@ -318,6 +327,39 @@ def settle(ctx: IngestContext, conv: Conversion) -> None:
         status = status_of_earning(bal) if bal is not None else "pending"
     conv.status = status
     s.add(conv)
+
+
+def follow_earlier(ctx: IngestContext, conv: Conversion, customer: Customer | None) -> list[Conversion]:
+    """An earlier payment arrived after later ones: the later payments of its subscription and
+    of its customer follow it, as they would have had it arrived first."""
+    if conv.partner_id is None or conv.attribution is None or \
+            conv.attribution.get("touch") in ("customer", "subscription"):
+        return []
+    conds = []
+    if conv.subscription_id:
+        conds.append(Conversion.subscription_id == conv.subscription_id)
+    if customer is not None:
+        conds.append(Conversion.customer_id == customer.id)
+    if not conds:
+        return []
+    touched = []
+    for later in ctx.session.exec(select(Conversion).where(
+            Conversion.program_id == ctx.program.id, Conversion.origin == ctx.origin,
+            Conversion.occurred_at > conv.occurred_at, Conversion.id != conv.id,
+            or_(*conds)).order_by(Conversion.occurred_at).with_for_update()).all():
+        touch = "subscription" if conv.subscription_id and later.subscription_id == conv.subscription_id \
+            else "customer"
+        if later.partner_id == conv.partner_id and (later.attribution or {}).get("touch") == touch:
+            continue
+        if touch == "subscription":
+            later.renewal = True  # a later payment of the subscription, whatever arrived first
+        att = Attribution(conv.partner_id, ctx.rules.model, touch,
+                          f"follows {conv.external_id}, an earlier payment credited to this partner",
+                          conv.click_id)
+        credit(ctx, later, att, None)
+        settle(ctx, later)
+        touched.append(later)
+    return touched
 
 
 def _attach_waiting(ctx: IngestContext, conv: Conversion, refs: list[str]) -> None:
@@ -398,7 +440,7 @@ def on_sale(ctx: IngestContext, e: ev.Sale) -> list[Conversion]:
     _attach_waiting(ctx, conv, refs)
     ctx.session.flush()
     settle(ctx, conv)
-    return [conv]
+    return [conv, *follow_earlier(ctx, conv, customer)]
 
 
 def _earlier_payment(ctx: IngestContext, subscription_id: str, before: datetime) -> bool:
@@ -481,8 +523,10 @@ def _adjust(ctx: IngestContext, order_ref: str, kind: str, key: str, occurred_at
                          occurred_at=occurred_at)
     elif kind == "refund_total" and amount is not None and (adj.amount or 0) < amount:
         adj.amount = amount  # a running total only grows; an older, smaller one changes nothing
-    elif kind == "chargeback" and status != "open" and adj.status == "open":
-        adj.status = status  # the outcome replaces "open"; a late "open" never undoes an outcome
+    elif kind == "chargeback" and DISPUTE_RANK.get(status or "", 0) > DISPUTE_RANK.get(adj.status or "", 0):
+        # open < lost < won: an outcome replaces "open", a reversal ("won" after "lost", as
+        # Paddle's chargeback_reverse) replaces "lost"; a late lesser status never undoes either.
+        adj.status = status
     else:
         return [conv] if conv is not None else []
     adj.conversion_id = conv.id if conv is not None else None
