@@ -191,9 +191,11 @@ def _refused(exc: Exception) -> ConnectError:
 
 
 def _manual_steps(source: SourceContext) -> tuple[str, ...]:
-    step = (f"In Paddle > Developer tools > Notifications, add a destination for "
-            f"{source.webhook_url} with these events: {', '.join(SUBSCRIBED_EVENTS)}.")
-    return (step,)
+    add = (f"In Paddle > Developer tools > Notifications, add a destination for "
+           f"{source.webhook_url} with these events: {', '.join(SUBSCRIBED_EVENTS)}.")
+    secret = (f"If you connected with a placeholder webhook_secret, send the destination's secret "
+              f"key with PATCH /api/v1/sources/{source.id}.")
+    return (add, secret)
 
 
 def connect(source: SourceContext) -> ConnectResult:

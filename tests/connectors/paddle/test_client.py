@@ -214,6 +214,7 @@ def test_connect_without_key_only_says_what_to_do():
     result = client.connect(source(api_key=""))
     assert result.webhook_secret is None
     assert WEBHOOK_URL in result.actions[0] and "transaction.completed" in result.actions[0]
+    assert "PATCH /api/v1/sources/src_1" in result.actions[1]
     assert len(responses.calls) == 0
 
 
