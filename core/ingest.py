@@ -478,11 +478,16 @@ def on_identify(ctx: IngestContext, e: ev.Identify) -> list[Conversion]:
             touched.append(conv)
     customer = customer_for(ctx, e.customer_id, e.email or e.referral.email)
     touches = gather_touches(ctx, e.referral, e.occurred_at, customer)
+    locked = customer is not None and customer.partner_id is not None and (
+        customer.attributed_at is None or customer.attributed_at <= e.occurred_at)
     att = attribute(e.occurred_at, touches, ctx.rules,
                     Inherited(customer.partner_id, "customer", "customer already credited")
-                    if customer is not None and customer.partner_id else None)
+                    if locked else None)
     if att.partner_id is None:
         return touched
+    # Evidence dated before the customer's current credit (a trial checkout delivered after a
+    # renewal): it is the first touch, so the customer and its payments since then follow it.
+    earlier = customer is not None and customer.partner_id is not None and not locked
     conds = []
     if customer is not None:
         conds.append(Conversion.customer_id == customer.id)
@@ -490,16 +495,19 @@ def on_identify(ctx: IngestContext, e: ev.Identify) -> list[Conversion]:
         conds.append(Conversion.subscription_id == e.subscription_id)
     if e.order_id:
         conds.append(Conversion.external_id == e.order_id)
-    if customer is not None and customer.partner_id is None:
+    if customer is not None and (customer.partner_id is None or earlier):
+        changed = customer.partner_id != att.partner_id
         customer.partner_id, customer.attribution = att.partner_id, att.as_dict()
         customer.attributed_at = e.occurred_at
         s.add(customer)
-        _write_back(ctx, customer, att)
+        if changed:
+            _write_back(ctx, customer, att)
     if not conds:
         return touched
+    which = Conversion.occurred_at >= e.occurred_at if earlier else Conversion.partner_id.is_(None)
     for conv in s.exec(select(Conversion).where(
             Conversion.program_id == ctx.program.id, Conversion.origin == ctx.origin,
-            Conversion.partner_id.is_(None), or_(*conds)).order_by(Conversion.occurred_at)
+            which, or_(*conds)).order_by(Conversion.occurred_at)
             .with_for_update()).all():
         if conv.customer_id is None and customer is not None:
             conv.customer_id = customer.id

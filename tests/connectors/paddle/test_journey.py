@@ -6,7 +6,7 @@ three renewals whose custom_data is empty (`null`, `{}`) or names another partne
 pending Paddle's approval, then approved; a chargeback and its reversal; the cancellation; a renewal
 dated after it. Then the same notifications in other arrival orders, forged and stale signatures,
 the backfill against a fake Paddle API (`responses`), and a free-trial checkout (zero total) that
-arrives after a renewal naming another partner (xfail: a core limitation, see the test).
+arrives after a renewal naming another partner.
 
 Every notification is a published fixture, loaded and edited in code, signed like Paddle signs.
 The signature clock (`webhooks._clock`) and the click recorder's clock are fixed, so the dates are
@@ -439,12 +439,7 @@ def trial_checkout(api: Api) -> Note:
 
 
 @pytest.mark.parametrize("late", [False, True], ids=["in_order", "checkout_late"])
-def test_trial_checkout_decides_renewals_in_any_order(app, shop, request, late):
-    if late:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "core.ingest.on_identify inherits the customer's current partner whatever its "
-            "attributed_at, and only credits uncredited conversions: evidence older than the "
-            "payment that named Bob never takes it back")))
+def test_trial_checkout_decides_renewals_in_any_order(app, shop, late):
     notes = [trial_checkout(shop), note(shop, "sub_activated"), note(shop, "renewal_3")]
     for n in (notes[2:] + notes[:2]) if late else notes:
         send(shop, n)
