@@ -1,4 +1,5 @@
-"""Shopify: the public app (OAuth install, embedded page) or a custom app's token."""
+"""Shopify: the public app (OAuth install, embedded page) or a custom app's token; one webhook
+endpoint for every shop, found by `X-Shopify-Shop-Domain`."""
 from core.connectors import Connector
 from connectors.shopify import client, install, translate, webhooks
 
@@ -14,6 +15,6 @@ connector = Connector(
     connect=client.connect,
     disconnect=client.disconnect,
     lookup_referral=client.lookup_referral,
-    normalize_account=webhooks.normalize_shop,
+    normalize_account=webhooks.normalize_account,
     blueprint=install.bp,
 )

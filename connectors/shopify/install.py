@@ -18,6 +18,8 @@ from pydantic import ValidationError
 
 from connectors.shopify import client
 from connectors.shopify.webhooks import normalize_shop
+from core.connectors import ConnectError, SourceContext
+from pyactiveresource.connection import Error as HttpError
 from core import partners as partner_ops
 from core import programs
 from core.db import get_db
@@ -51,7 +53,8 @@ def install():  # type: ignore[no-untyped-def]
     shop = _shop_param()
     state = secrets.token_urlsafe(24)
     base = current_app.extensions["touchpoint"]["settings"].base_url
-    resp = redirect(client.permission_url(shop, key, secret, f"{base}/shopify/callback", state))
+    resp = redirect(client.oauth_permission_url(shop, key, secret, client.SCOPES,
+                                                f"{base}/shopify/callback", state))
     resp.set_cookie(STATE_COOKIE, state, max_age=600, httponly=True, samesite="Lax",
                     secure=base.startswith("https://"))
     return resp
@@ -62,13 +65,16 @@ def callback():  # type: ignore[no-untyped-def]
     key, secret = _app_credentials()
     params = request.args.to_dict()
     shop = _shop_param()
-    if not client.valid_callback(params, key, secret):
+    if not client.validate_callback(params, secret):
         raise ApiError("invalid_hmac", "the callback's HMAC or timestamp is not valid", 401)
     expected = request.cookies.get(STATE_COOKIE)
     if not expected or not secrets.compare_digest(expected, params.get("state", "")):
         raise ApiError("invalid_state", "the OAuth state does not match this browser's", 401)
-    token = client.exchange_code(shop, params, key, secret)
-    details = client.shop_details(shop, token)
+    try:
+        token = client.exchange_code(shop, params, key, secret)
+        details = client.shop_details(shop, token)
+    except (ConnectError, HttpError) as exc:
+        raise ApiError("connect_failed", f"Shopify did not complete the install: {exc}", 502) from None
     with get_db().write() as s:
         program = program_of_account(s, "shopify", shop)
         if program is None:
@@ -82,7 +88,13 @@ def callback():  # type: ignore[no-untyped-def]
         source = attach_source(s, program, "shopify", shop, {"access_token": token}, secret,
                                {"currency": details["currency"]})
         address = webhook_url(connector, source.id)
-    ids = client.register_webhooks(shop, token, address)
+        program_id = program.id
+    try:
+        ids = client.register_webhooks(SourceContext(
+            id=source.id, program_id=program_id, platform="shopify", account=shop,
+            credentials={"access_token": token}, webhook_url=address), address)
+    except ConnectError as exc:
+        raise ApiError("connect_failed", str(exc), 502) from None
     with get_db().write() as s:
         from core.models import Source
         row = s.get(Source, source.id)

@@ -161,14 +161,14 @@ def test_order_journey(app):
 
     # Privacy: a data request exports, a redact erases.
     req = fixture_json("shopify", "customers_data_request.json")
-    req["customer"] = {"id": 10, "email": "c1@example.com"}
+    req["customer"], req["shop_domain"] = {"id": 10, "email": "c1@example.com"}, SHOP
     deliver(client, "customers/data_request", req, "w7")
     with app.app_context(), get_db().session() as s:
         [export] = s.exec(select(PersonalDataExport)).all()
         assert export.data["customers"][0]["email"] == "c1@example.com"
         assert len(export.data["customers"][0]["conversions"]) == 1
     red = fixture_json("shopify", "customers_redact.json")
-    red["customer"] = {"id": 10, "email": "c1@example.com"}
+    red["customer"], red["shop_domain"] = {"id": 10, "email": "c1@example.com"}, SHOP
     deliver(client, "customers/redact", red, "w8")
     with app.app_context(), get_db().session() as s:
         assert s.exec(select(Customer).where(Customer.email == "c1@example.com")).all() == []
@@ -187,7 +187,8 @@ def test_shop_redact_erases_the_shop(app):
     client = app.test_client()
     install(client)
     deliver(client, "orders/paid", order(1), "w1")
-    deliver(client, "shop/redact", fixture_json("shopify", "shop_redact.json"), "w2")
+    redact = {**fixture_json("shopify", "shop_redact.json"), "shop_domain": SHOP}
+    deliver(client, "shop/redact", redact, "w2")
     with app.app_context(), get_db().session() as s:
         assert all(c.email is None for c in s.exec(select(Customer)))
 
