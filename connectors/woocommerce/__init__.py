@@ -1,6 +1,6 @@
 """WooCommerce: a merchant connects with REST API keys; Touchpoint creates its own webhooks."""
-from core.connectors import Connector
 from connectors.woocommerce import client, translate, webhooks
+from core.connectors import Connector
 
 connector = Connector(
     id="woocommerce",

@@ -140,3 +140,43 @@ def test_removing_the_source_removes_its_webhooks(app, shop):
             rsps.delete(f"{API}/webhooks/{300 + i}", json={})
         assert shop.delete(f"/api/v1/sources/{shop.source['id']}").status_code == 200
         assert len(rsps.calls) == 4
+
+
+def test_a_failed_order_paid_later_still_counts(app, shop):
+    """WooCommerce lets the customer pay a failed order again: the failure must not cancel it."""
+    cid = click_for(shop, app, "ann")
+    send(shop, order(status="failed", click=cid, order_id=950, paid=False), delivery="1")
+    send(shop, order(status="processing", click=cid, order_id=950), delivery="2")
+    c = conv(app, 950)
+    assert (c.partner_id, c.status, c.commission) == (shop.ann["id"], "pending", 180)
+
+
+def test_deleting_a_paid_order_reverses_it(app, shop):
+    send(shop, order(status="processing", coupons=("BOB10",), order_id=960), delivery="1")
+    raw = body({"id": 960})  # what WooCommerce sends for order.deleted
+    resp = shop.client.post(f"/webhooks/woocommerce/{shop.source['id']}", data=raw,
+                            headers=headers(raw, "order.deleted", "2", shop.secret))
+    assert resp.status_code == 200
+    assert (conv(app, 960).status, conv(app, 960).commission) == ("reversed", 0)
+
+
+def test_order_attribution_landing_page_credits_the_partner(app, shop):
+    o = order(status="processing", order_id=970, meta={
+        "_wc_order_attribution_source_type": "referral",
+        "_wc_order_attribution_session_entry": "https://shop.example/?ref=ann"})
+    send(shop, o, delivery="1")
+    c = conv(app, 970)
+    assert c.partner_id == shop.ann["id"] and c.attribution["evidence"] == "order_attribution"
+
+
+def test_unsigned_requests_store_at_most_our_pings(app, shop):
+    url = f"/webhooks/woocommerce/{shop.source['id']}"
+    form = "application/x-www-form-urlencoded"
+    assert shop.client.post(url, data=b"webhook_id=999", content_type=form).status_code == 401
+    assert shop.client.post(url, data=body(order()), content_type="application/json").status_code == 401
+    for _ in range(2):
+        assert shop.client.post(url, data=b"webhook_id=301", content_type=form).status_code == 200
+    with app.app_context(), get_db().session() as s:
+        rows = s.exec(select(WebhookDelivery)).all()
+        assert [(r.topic, r.status) for r in rows] == [("ping", "processed")]
+        assert s.exec(select(func.count()).select_from(Conversion)).one() == 0
