@@ -1,93 +1,91 @@
-/* Touchpoint storefront script. Records ?ref= / ?via= visits, adopts ?tp_click= from short
-   links, keeps the click id in a first-party cookie, and hands it on at checkout: Stripe Payment
-   Links / Checkout (client_reference_id), the Shopify cart attribute, hidden inputs named
-   tp_click, and Touchpoint.clickId() for Paddle.js customData. No dependencies; never throws. */
-(function () {
+/* Touchpoint storefront script, see docs/tracking.md. No dependencies; never throws. */
+(() => {
   "use strict";
-  var BASE = "__TOUCHPOINT_BASE__", NAME = "tp_click", DAY = 86400;
-  var script = document.currentScript || (function () {
-    var s = document.querySelectorAll('script[src*="/t.js"]');
-    return s[s.length - 1];
-  })();
-  var pk = null;
-  try { pk = new URL(script.src).searchParams.get("pk"); } catch (e) { /* no src */ }
+  if (window.Touchpoint) return; // included twice
+  const BASE = "__TOUCHPOINT_BASE__", NAME = "tp_click", DAY = 86400;
+  const valid = (id) => (typeof id === "string" && /^[\w-]{1,64}$/.test(id) ? id : null);
+  const safe = (f) => { try { return f(); } catch (e) { return null; } };
+  const post = (url, body, opts) => fetch(url, Object.assign({method: "POST",
+    headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)}, opts));
+  let current = null;
 
-  function readCookie() {
-    var m = document.cookie.match(/(?:^|;\s*)tp_click=([^;]+)/);
-    if (m) return decodeURIComponent(m[1]);
-    try { return localStorage.getItem(NAME); } catch (e) { return null; }
+  const cookie = () => valid((document.cookie.match(/(?:^|;\s*)tp_click=([^;]*)/) || [])[1]);
+  function read() { // the cookie, else its localStorage copy until it expires
+    const [id, exp] = (safe(() => localStorage.getItem(NAME)) || "").split("|");
+    return cookie() || (+exp > Date.now() ? valid(id) : null);
   }
 
-  function writeCookie(id, days) {
-    var parts = location.hostname.split("."), secure = location.protocol === "https:" ? "; Secure" : "";
-    var base = NAME + "=" + encodeURIComponent(id) + "; path=/; max-age=" + days * DAY + "; SameSite=Lax" + secure;
-    // The widest domain that accepts the cookie (shop.example rather than www.shop.example).
-    for (var i = parts.length - 2; i >= 0; i--) {
-      document.cookie = base + "; domain=" + parts.slice(i).join(".");
-      if (readCookie() === id) break;
+  // On the top-most domain that takes it (shop.example for www.shop.example too). One that holds
+  // the id already stays: set by a tracking subdomain's redirect, it outlives Safari's 7 days.
+  function write(id, days) {
+    const base = `${NAME}=${id}; path=/; max-age=${days * DAY}; SameSite=Lax` +
+      (location.protocol === "https:" ? "; Secure" : "");
+    const parts = location.hostname.split(".");
+    for (let i = parts.length - 2; i >= 0 && cookie() !== id; i--) {
+      document.cookie = `${base}; domain=${parts.slice(i).join(".")}`;
     }
-    if (readCookie() !== id) document.cookie = base;
-    try { localStorage.setItem(NAME, id); } catch (e) { /* private mode */ }
+    if (cookie() !== id) document.cookie = base; // an IP address, localhost
+    safe(() => localStorage.setItem(NAME, `${id}|${Date.now() + days * DAY * 1000}`));
   }
 
-  function decorate(id) {
-    if (!id) return;
-    var links = document.querySelectorAll('a[href^="https://buy.stripe.com/"], a[href^="https://checkout.stripe.com/"]');
-    for (var i = 0; i < links.length; i++) {
-      try {
-        var u = new URL(links[i].href);
-        if (u.searchParams.get("client_reference_id") !== id) {
-          u.searchParams.set("client_reference_id", id);
-          links[i].href = u.toString();
-        }
-      } catch (e) { /* a malformed href */ }
-    }
-    var inputs = document.querySelectorAll('input[name="tp_click"]');
-    for (var j = 0; j < inputs.length; j++) inputs[j].value = id;
+  const STRIPE = 'a[href^="https://buy.stripe.com/"],a[href^="https://checkout.stripe.com/"]';
+  const link = (a) => safe(() => {
+    if (!current || !a.matches(STRIPE)) return;
+    const u = new URL(a.href);
+    if (u.searchParams.get("client_reference_id") === current) return;
+    u.searchParams.set("client_reference_id", current);
+    a.href = u.href;
+  });
+  function decorate() {
+    if (!current) return;
+    document.querySelectorAll(STRIPE).forEach(link);
+    document.querySelectorAll('input[name="tp_click"]').forEach((i) => { i.value = current; });
   }
 
-  function shopifyCart(id) {
-    if (!id || !window.Shopify || !window.fetch) return;
-    try { if (sessionStorage.getItem("tp_cart") === id) return; } catch (e) { /* ignore */ }
-    fetch("/cart/update.js", {method: "POST", headers: {"Content-Type": "application/json"},
-      credentials: "same-origin", body: JSON.stringify({attributes: {tp_click: id}})})
-      .then(function (r) { if (r.ok) try { sessionStorage.setItem("tp_cart", id); } catch (e) { /* ignore */ } })
-      .catch(function () { /* offline */ });
+  function shopify() { // the cart attribute tp_click, once per click id
+    const id = current, S = window.Shopify;
+    if (!id || !S || safe(() => sessionStorage.getItem("tp_cart")) === id) return;
+    post(`${(S.routes && S.routes.root) || "/"}cart/update.js`, {attributes: {tp_click: id}},
+      {credentials: "same-origin"})
+      .then((r) => r.ok && safe(() => sessionStorage.setItem("tp_cart", id)), () => {});
   }
 
-  function handOn(id) {
-    decorate(id);
-    shopifyCart(id);
-    if (window.MutationObserver && document.body) {
-      new MutationObserver(function () { decorate(id); })
-        .observe(document.body, {childList: true, subtree: true});
-    }
+  function handOn() {
+    decorate();
+    shopify();
+    // Links and forms added or changed later; a click on the way out (also in a shadow root).
+    new MutationObserver(() => safe(decorate)).observe(document.documentElement,
+      {childList: true, subtree: true, attributes: true, attributeFilter: ["href"]});
+    document.addEventListener("click", (e) => safe(() => link(e.composedPath().find((n) => n.tagName === "A"))), true);
+    document.addEventListener("submit", () => safe(decorate), true);
   }
 
-  var current = readCookie(), params = new URLSearchParams(location.search);
-  var ref = params.get("ref") || params.get("via"), adopted = params.get("tp_click");
-  var ready;
-  if (adopted) {
-    writeCookie(adopted, 30);
-    current = adopted;
-    ready = Promise.resolve(adopted);
-  } else if (ref && pk && window.fetch) {
-    ready = fetch(BASE + "/api/v1/track/click", {method: "POST", keepalive: true, credentials: "omit",
-      headers: {"Content-Type": "application/json"},
-      body: JSON.stringify({publishable_key: pk, ref: ref, url: location.href,
-                            referrer: document.referrer || null, previous_click_id: current})})
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (data) {
-        if (data && data.click_id) { writeCookie(data.click_id, data.cookie_days || 30); current = data.click_id; }
-        return current;
-      })
-      .catch(function () { return current; });
-  } else {
+  const record = (pk, ref) => post(`${BASE}/api/v1/track/click`, {publishable_key: pk, ref,
+    url: location.href, referrer: document.referrer || null, previous_click_id: current},
+    {keepalive: true, credentials: "omit"})
+    .then((r) => (r.ok ? r.json() : null))
+    .then((data) => {
+      const id = valid(data && data.click_id);
+      if (id) { write(id, data.cookie_days || 30); current = id; }
+      return current;
+    })
+    .catch(() => current);
+
+  let ready = Promise.resolve(null);
+  safe(() => {
+    const me = [document.currentScript, ...document.querySelectorAll('script[src*="/t.js"]')]
+      .find((s) => s && /\/t\.js\?(.*&)?pk=/.test(s.src)); // not current when run by a loader
+    const pk = safe(() => new URL(me.src).searchParams.get("pk"));
+    const q = new URLSearchParams(location.search);
+    const ref = q.get("ref") || q.get("via"), adopted = valid(q.get("tp_click"));
+    current = read();
+    if (adopted) { write(adopted, 30); current = adopted; } // a short link's: no new click
     ready = Promise.resolve(current);
-  }
+    if (!adopted && ref && pk) ready = record(pk, ref);
+  });
 
-  window.Touchpoint = {clickId: function () { return current || null; }, ready: ready};
-  function start() { ready.then(handOn); }
+  window.Touchpoint = {clickId: () => current, ready};
+  const start = () => ready.then(() => safe(handOn));
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
 })();
