@@ -7,6 +7,7 @@ twice is one row, and a row already processed is not processed again.
 """
 from __future__ import annotations
 
+import json
 import traceback
 from datetime import datetime, timezone
 
@@ -94,15 +95,12 @@ def process(db: Database, connector: Connector, delivery_id: int) -> str:
 
 def _reparse(connector: Connector, source, row: WebhookDelivery) -> Delivery:  # type: ignore[no-untyped-def]
     """Rebuild the Delivery from the stored row (the signature was checked on arrival)."""
-    import json
-
     try:
         payload = json.loads(row.body)
     except ValueError:
         payload = None
-    occurred = None
     return Delivery(delivery_id=row.delivery_key, topic=row.topic, payload=payload,
-                    body=row.body, occurred_at=occurred, headers=row.headers or {})
+                    body=row.body, headers=row.headers or {})
 
 
 def _fail(db: Database, delivery_id: int) -> str:

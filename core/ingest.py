@@ -35,10 +35,6 @@ from core.models import (
 DISPUTE_RANK = {"open": 0, "lost": 1, "won": 2}
 
 
-class UnknownOrder(Exception):
-    """A refund for an order the track API never saw (answered 404 there)."""
-
-
 @dataclass
 class IngestContext:
     """Where the events come from. `origin` namespaces external ids: a source id, or "api"."""

@@ -114,15 +114,6 @@ def _reverse(program_id: str, partner_id: str, conversion_id: str, currency: str
     return out
 
 
-def move_all(s: Session, *, program_id: str, partner_id: str, conversion_id: str, currency: str,
-             frm: str, to: str, kind: str, amount: int) -> LedgerEntry | None:
-    if amount == 0:
-        return None
-    e = _entry(program_id, partner_id, conversion_id, currency, kind, frm, to, amount)
-    s.add(e)
-    return e
-
-
 def status_of_earning(bal: Balances) -> str:
     """pending while any of it is pending, approved once it all is (or was paid)."""
     if bal.pending > 0:

@@ -257,9 +257,6 @@ class ConversionQuery(ListQuery):
     to: Optional[datetime] = None
 
 
-class ErrorOut(BaseModel):
-    error: dict[str, Any]
-
 
 class WhatIfQuery(Strict):
     model: AttributionModel

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from user_agents import parse as parse_ua
 
 from core.ids import new_id
-from core.models import Click, DailySalt, Link, Partner, Program
+from core.models import DailySalt, Link, Partner, Program
 
 CACHE_SECONDS = 10.0
 SYNC_SECONDS = 1.0
