@@ -37,7 +37,9 @@ def _wait(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
 
 @contextmanager
 def serve(cmd: list[str], port: int, env: dict[str, str]) -> Iterator[subprocess.Popen]:
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE,
+    # PYTHONPATH: the servers run this checkout's code, whatever the venv's editable install names.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         _wait(port, proc)

@@ -1,5 +1,5 @@
 """`touchpoint backfill`: the connector lists past notifications; each goes down the webhook
-path (inbox.store, then inbox.process), so a second run finds every delivery already stored."""
+path (`inbox.receive`: stored and applied in one transaction), so a second run finds every delivery already stored."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -35,10 +35,10 @@ def run(source_id: str, since: datetime, progress: bool = True) -> dict[str, Any
     with Progress(*columns, disable=not progress, transient=False) as bar:
         task = bar.add_task(f"{source.platform} {source.id}", total=None)
         for delivery in connector.fetch_history(ctx, since):
-            row_id, created = inbox.store(db, source, delivery)
+            status, created = inbox.receive(db, connector, source, delivery)
             counts["seen"] += 1
             counts["new" if created else "already_stored"] += 1
-            if inbox.process(db, connector, row_id) == "failed":
+            if status == "failed":
                 counts["failed"] += 1
             bar.advance(task)
     return counts

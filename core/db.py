@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import fcntl
+import hashlib
 import os
 import threading
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -87,6 +88,44 @@ class WriterQueue:
                 fcntl.flock(self.fd, fcntl.LOCK_UN)
 
 
+class TryLocks:
+    """Non-blocking named locks shared by every worker of one SQLite database: a process-local
+    mutex, then an flock on a file beside the database (SQLite has one writer, so one file
+    serves every name)."""
+
+    def __init__(self, database_path: str | None) -> None:
+        self.path = f"{database_path}.drainlock" if database_path else None
+        self.mutexes: dict[str, threading.Lock] = {}
+        self.guard = threading.Lock()
+
+    @contextmanager
+    def held(self, name: str) -> Iterator[bool]:
+        with self.guard:
+            mutex = self.mutexes.setdefault(name, threading.Lock())
+        if not mutex.acquire(blocking=False):
+            yield False
+            return
+        try:
+            if self.path is None:
+                yield True
+                return
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    yield False
+                    return
+                try:
+                    yield True
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+        finally:
+            mutex.release()
+
+
 class Database:
     """Engine of one app, kept in `app.extensions["touchpoint_db"]` (Flask's extension rule)."""
 
@@ -95,7 +134,9 @@ class Database:
         self.engine = make_engine(self.url)
         self.write_engine = self.engine.execution_options(write=True)
         database = self.engine.url.database if is_sqlite(self.engine) else None
-        self.writers = WriterQueue(database) if database and database != ":memory:" else None
+        on_disk = database if database and database != ":memory:" else None
+        self.writers = WriterQueue(on_disk) if on_disk else None
+        self.locks = TryLocks(on_disk) if is_sqlite(self.engine) else None
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -111,6 +152,26 @@ class Database:
                 except BaseException:
                     s.rollback()
                     raise
+
+    @contextmanager
+    def try_lock(self, name: str) -> Iterator[bool]:
+        """Yields whether this caller now holds the lock `name`, held across processes and
+        servers (a session advisory lock on PostgreSQL); never waits for it."""
+        if self.locks is not None:
+            with self.locks.held(name) as mine:
+                yield mine
+            return
+        key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
+                             signed=True)
+        with self.engine.connect() as conn:
+            mine = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+            conn.commit()
+            try:
+                yield mine
+            finally:
+                if mine:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()

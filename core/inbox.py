@@ -1,17 +1,27 @@
-"""The webhook inbox (dj-stripe's habit): store the verified delivery first, process it after.
+"""The webhook inbox (dj-stripe's habit): store the verified delivery, answer, apply in batches.
 
-`store` commits the raw body under UNIQUE(source_id, delivery_key) before the platform gets its
-2xx, so an answered delivery is never lost. `process` translates and applies it in its own
-transaction; an error stays on the row and `touchpoint jobs run` retries it. The same delivery
-twice is one row, and a row already processed is not processed again.
+`receive` commits the raw body under UNIQUE(source_id, delivery_key) before anything else, so a
+delivery the platform sees answered is never lost, and then drains the source: the first request
+to find the source's drain lock free applies every stored delivery of that source, oldest first,
+up to BATCH per transaction, while requests arriving meanwhile only store and answer (their
+deliveries are in the drainer's next batch). One commit per batch instead of one per delivery, and
+the program, the source's secrets and the reward rules are read once per batch.
+
+A batch that fails is rolled back and redone one delivery per transaction (`process`), so a bad
+delivery is marked `failed`, for `touchpoint jobs run` to retry, without holding back the others.
+The same delivery twice is one row, and a processed row is never applied again. A crash loses no
+answered delivery: rows still `received` are applied by the source's next delivery or by
+`touchpoint jobs run`.
 """
 from __future__ import annotations
 
 import json
+import time
 import traceback
 from datetime import datetime, timezone
 
 from flask import current_app
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import select
 
@@ -23,31 +33,135 @@ from core.models import Program, Source, WebhookDelivery
 from core.sources import context
 
 MAX_ATTEMPTS = 3
+BATCH = 100
+# A request drains for at most this long, well inside the server's 30 s worker timeout; what is
+# left is taken by the next delivery's request (or `jobs run`).
+DRAIN_SECONDS = 10.0
 PRIVACY_EVENTS = (PersonalDataRequest, PersonalDataErasure)
 
 
-def store(db: Database, source: Source, delivery: Delivery) -> tuple[int, bool]:
-    """(row id, created). A duplicate returns the existing row with created False."""
+def receive(db: Database, connector: Connector, source: Source, delivery: Delivery) -> tuple[str, bool]:
+    """Store a verified delivery, then drain its source; returns (status, created). The status
+    is `processed` or `failed` once applied, `received` while another request is applying it."""
+    row_id, status, created = _store(db, source, delivery)
+    if status == "failed":
+        return process(db, connector, row_id), created  # a platform's retry: try it again now
+    if status == "received":
+        drain(db, connector, source.id)
+        status = _status(db, row_id)
+    return status, created
+
+
+def _store(db: Database, source: Source, delivery: Delivery) -> tuple[int, str, bool]:
     key = delivery.delivery_id[:255]
-    with db.write() as s:
-        existing = s.exec(select(WebhookDelivery.id).where(
-            WebhookDelivery.source_id == source.id, WebhookDelivery.delivery_key == key)).first()
-        if existing is not None:
-            return existing, False
     try:
         with db.write() as s:
+            existing = s.exec(select(WebhookDelivery.id, WebhookDelivery.status).where(
+                WebhookDelivery.source_id == source.id, WebhookDelivery.delivery_key == key)).first()
+            if existing is not None:
+                return existing[0], existing[1], False
             row = WebhookDelivery(program_id=source.program_id, source_id=source.id,
                                   delivery_key=key, topic=delivery.topic[:200],
                                   headers=dict(delivery.headers), body=delivery.body)
             s.add(row)
             s.flush()
-            return row.id, True  # type: ignore[return-value]
+            return row.id, "received", True  # type: ignore[return-value]
     except IntegrityError:  # a concurrent worker stored the same delivery first
-        with db.session() as s:
-            existing = s.exec(select(WebhookDelivery.id).where(
-                WebhookDelivery.source_id == source.id,
-                WebhookDelivery.delivery_key == key)).one()
-        return existing, False
+        row_id, status = _find(db, source.id, key)
+        return row_id, status, False
+
+
+def _status(db: Database, row_id: int) -> str:
+    with db.session() as s:
+        return s.exec(select(WebhookDelivery.status).where(WebhookDelivery.id == row_id)).one()
+
+
+def drain(db: Database, connector: Connector, source_id: str) -> int:
+    """Apply the source's stored deliveries unless another request already is; returns how many."""
+    deadline = time.monotonic() + DRAIN_SECONDS
+    done = 0
+    while time.monotonic() < deadline:
+        with db.try_lock(f"inbox:{source_id}") as mine:
+            if not mine:
+                return done
+            while time.monotonic() < deadline:
+                applied = _apply_batch(db, connector, source_id)
+                if not applied:
+                    break
+                done += applied
+        # A request that stored after our last batch found the lock taken and left its
+        # delivery to us: look once more, now that the lock is free.
+        if not _waiting(db, source_id):
+            return done
+    return done
+
+
+def _waiting(db: Database, source_id: str) -> bool:
+    with db.session() as s:
+        return s.exec(select(func.count()).select_from(WebhookDelivery).where(
+            WebhookDelivery.source_id == source_id, WebhookDelivery.status == "received")).one() > 0
+
+
+def _apply_batch(db: Database, connector: Connector, source_id: str) -> int:
+    """Apply up to BATCH received deliveries in one transaction; on any error, one by one."""
+    ids: list[int] = []
+    after_commit: list = []
+    try:
+        with db.write() as s:
+            rows = s.exec(select(WebhookDelivery).where(
+                WebhookDelivery.source_id == source_id, WebhookDelivery.status == "received")
+                .order_by(WebhookDelivery.id).limit(BATCH)).all()
+            if not rows:
+                return 0
+            ids = [r.id for r in rows]  # type: ignore[misc]
+            source = s.get(Source, source_id)
+            program = s.get(Program, source.program_id)
+            ctx = _context(s, connector, source, program)
+            for row in rows:
+                _apply(ctx, connector, source, _reparse(row))
+                s.expunge(row)  # read only: marked processed below, in one statement
+            s.flush()
+            s.exec(update(WebhookDelivery).where(WebhookDelivery.id.in_(ids)).values(  # type: ignore[call-overload]
+                status="processed", error=None, attempts=WebhookDelivery.attempts + 1,
+                processed_at=datetime.now(timezone.utc)))
+            after_commit = ctx.after_commit
+    except Exception:  # noqa: BLE001 - redone one by one below, where errors are kept per row
+        if not ids:
+            raise
+        for row_id in ids:
+            process(db, connector, row_id)
+        return len(ids)
+    _run_after_commit(after_commit)
+    return len(ids)
+
+
+def _find(db: Database, source_id: str, key: str) -> tuple[int, str]:
+    with db.session() as s:
+        return tuple(s.exec(select(WebhookDelivery.id, WebhookDelivery.status).where(  # type: ignore[return-value]
+            WebhookDelivery.source_id == source_id,
+            WebhookDelivery.delivery_key == key)).one())
+
+
+def _context(s, connector: Connector, source: Source, program: Program) -> IngestContext:  # type: ignore[no-untyped-def]
+    return IngestContext(session=s, program=program, origin=source.id, platform=connector.id,
+                         source=source, connector=connector, source_ctx=context(source, connector))
+
+
+def _apply(ctx: IngestContext, connector: Connector, source: Source, delivery: Delivery) -> None:
+    events = connector.translate(delivery)
+    if source.status != "active":
+        # An uninstalled account's orders no longer count, but privacy requests
+        # (which arrive days after an uninstall) must still be carried out.
+        events = [e for e in events if isinstance(e, PRIVACY_EVENTS)]
+    apply(ctx, events)
+
+
+def _run_after_commit(tasks: list) -> None:
+    for task in tasks:
+        try:
+            task()
+        except Exception:  # noqa: BLE001 - write-back is best effort, never fails a delivery
+            current_app.logger.warning("write-back failed", exc_info=True)
 
 
 def process(db: Database, connector: Connector, delivery_id: int) -> str:
@@ -61,18 +175,8 @@ def process(db: Database, connector: Connector, delivery_id: int) -> str:
                 if row.status == "processed":
                     return row.status
                 source = s.get(Source, row.source_id)
-                program = s.get(Program, row.program_id)
-                ctx_source = context(source, connector)
-                parsed = _reparse(connector, ctx_source, row)
-                ctx = IngestContext(session=s, program=program, origin=source.id,
-                                    platform=connector.id, source=source, connector=connector,
-                                    source_ctx=ctx_source)
-                events = connector.translate(parsed)
-                if source.status != "active":
-                    # An uninstalled account's orders no longer count, but privacy requests
-                    # (which arrive days after an uninstall) must still be carried out.
-                    events = [e for e in events if isinstance(e, PRIVACY_EVENTS)]
-                apply(ctx, events)
+                ctx = _context(s, connector, source, s.get(Program, row.program_id))
+                _apply(ctx, connector, source, _reparse(row))
                 row.status, row.error = "processed", None
                 row.attempts += 1
                 row.processed_at = datetime.now(timezone.utc)
@@ -85,15 +189,11 @@ def process(db: Database, connector: Connector, delivery_id: int) -> str:
                 return _fail(db, delivery_id)
         except Exception:  # noqa: BLE001 - the error is kept on the row for the retry job
             return _fail(db, delivery_id)
-    for task in after_commit:
-        try:
-            task()
-        except Exception:  # noqa: BLE001 - write-back is best effort, never fails a delivery
-            current_app.logger.warning("write-back failed", exc_info=True)
+    _run_after_commit(after_commit)
     return "processed"
 
 
-def _reparse(connector: Connector, source, row: WebhookDelivery) -> Delivery:  # type: ignore[no-untyped-def]
+def _reparse(row: WebhookDelivery) -> Delivery:
     """Rebuild the Delivery from the stored row (the signature was checked on arrival)."""
     try:
         payload = json.loads(row.body)

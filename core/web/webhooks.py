@@ -1,5 +1,5 @@
 """/webhooks/<platform>[/<source_id>]: find the source, let the connector verify the signature,
-store the delivery durably, answer 200, then process it.
+store the delivery and apply it in one transaction, and answer 200 once that is committed.
 
 Verification comes before storage: a forged request changes nothing. Processing errors do not
 change the answer (the delivery is stored; `touchpoint jobs run` retries it), so a platform never
@@ -48,9 +48,8 @@ def _receive(platform: str, source_id: str | None):  # type: ignore[no-untyped-d
         raise ApiError("invalid_signature", str(exc) or "the signature does not match", 401) from None
     except BadPayload as exc:
         raise ApiError("bad_payload", str(exc) or "the body cannot be parsed", 400) from None
-    row_id, created = inbox.store(db, source, delivery)
-    # A duplicate of a processed delivery returns at once; one that failed before gets a retry.
-    status = inbox.process(db, connector, row_id)
+    # Stored and applied in one transaction; the answer follows the commit.
+    status, created = inbox.receive(db, connector, source, delivery)
     body_out = {"received": True, "status": status, "duplicate": not created}
     if source.status != "active":
         body_out["ignored"] = "source is not active: only privacy requests are applied"
