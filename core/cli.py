@@ -1,10 +1,11 @@
 """The `touchpoint` command line: serve, db upgrade, program create, demo, jobs run, backfill,
-reattribute. Commands that print a result print JSON with `--json`."""
+reattribute, import. Commands that print a result print JSON with `--json`."""
 from __future__ import annotations
 
 import json
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import click
@@ -254,6 +255,45 @@ def reattribute(program_id: str | None, model: str, window_days: int | None,
         table.add_row(row["name"], fmt(row["current"]), fmt(row["alternative"]),
                       fmt(row["difference"]))
     Console().print(table)
+
+
+def _app_of(ctx: click.Context):  # type: ignore[no-untyped-def]
+    """The app Flask's test runner passes (`app.test_cli_runner()`), else the configured one."""
+    from flask.cli import ScriptInfo
+
+    info = ctx.find_object(ScriptInfo)
+    return info.load_app() if info is not None and info.create_app is not None else _app()
+
+
+@main.command("import", help="Bring partners, referral codes, customers and commission history "
+                             "from another affiliate product's CSV export (see docs/importing.md). "
+                             "Safe to run twice; a bad file changes nothing (exit code 2).")
+@click.argument("product",  # the keys of core.importers.IMPORTERS (imported lazily, like all here)
+                type=click.Choice(["rewardful", "firstpromoter", "tolt", "partnerstack"]))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--program", "program_id", default=None, help="program id (default: the only one)")
+@click.option("--kind", type=click.Choice(["partners", "customers", "commissions"]), default=None,
+              help="what the file holds (default: told from its header row)")
+@click.option("--source", "source_id", default=None,
+              help="a source id (or `api`) whose customer ids the file's customer ids are, so "
+                   "that source's next payments find the customers")
+@click.option("--dry-run", is_flag=True, help="check and count everything, write nothing")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def import_(ctx: click.Context, product: str, file: Path, program_id: str | None,
+            kind: str | None, source_id: str | None, dry_run: bool, as_json: bool) -> None:
+    from core.importers.common import ImportFailed
+    from core.importers.runner import run
+
+    app = _app_of(ctx)
+    with app.app_context():
+        try:
+            result = run(product, file, program_id, kind, source_id, dry_run,
+                         progress=not as_json and sys.stderr.isatty())
+        except ImportFailed as exc:
+            click.echo(f"Error: {file.name}: {exc} (nothing was imported)", err=True)
+            ctx.exit(2)
+    _echo(result, as_json, "\n".join(f"{k}: {v}" for k, v in result.items()))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,7 +23,7 @@ def run(*args: str):
 
 def test_every_command_has_help():
     for args in ([], ["serve"], ["db", "upgrade"], ["program", "create"], ["demo"], ["jobs", "run"],
-                 ["backfill"], ["reattribute"], ["user", "create"]):
+                 ["backfill"], ["reattribute"], ["user", "create"], ["import"]):
         result = run(*args, "--help")
         assert result.exit_code == 0 and "Usage" in result.output, args
 
