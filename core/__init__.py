@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from core.config import Settings
 from core.connectors import Connector, Registry
@@ -31,7 +32,7 @@ def init_app(app: Flask, connectors: tuple[Connector, ...], settings: Settings) 
     from core import db, errors
     from core.security import Vault
     from core.tracking import ClickRecorder
-    from core.web import api, redirect, track, webhooks
+    from core.web import api, redirect, review_api, track, webhooks
 
     if not app.config.get("SECRET_KEY"):  # Flask presets it to None, so setdefault would not do
         app.config["SECRET_KEY"] = settings.secret_key
@@ -44,8 +45,16 @@ def init_app(app: Flask, connectors: tuple[Connector, ...], settings: Settings) 
         "clicks": ClickRecorder(database.engine),
     }
     app.wsgi_app = redirect.RedirectFastPath(app.wsgi_app, app.extensions["touchpoint"]["clicks"])  # type: ignore[method-assign]
+    if settings.trusted_proxies:
+        # Outermost, so the redirect's fast path and every limit see the visitor's address.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     errors.init_app(app)
-    for bp in (api.bp, track.bp, redirect.bp, webhooks.bp):
+    for bp in (api.bp, track.bp, redirect.bp, webhooks.bp, review_api.bp):
+        app.register_blueprint(bp)
+    from core.web import outgoing_api, payouts_api
+
+    for bp in (payouts_api.bp, outgoing_api.bp):
         app.register_blueprint(bp)
     for connector in registry:
         if connector.blueprint is not None:

@@ -1,11 +1,10 @@
-"""A partner's earnings by state, and payouts (approved -> paid, negative balances netted)."""
+"""A partner's earnings by state, and "pay now" (a payout created and paid at once)."""
 from __future__ import annotations
 
-from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from core.ledger import partner_balances, signed_into
-from core.models import LedgerEntry, Program
+from core.ledger import partner_balances
+from core.models import Program
 from core.schemas import EarningsOut
 
 
@@ -21,27 +20,15 @@ def earnings(s: Session, program: Program, partner_id: str) -> EarningsOut:
 
 
 def pay_out(s: Session, program: Program, partner_id: str) -> int:
-    """Move every conversion's approved balance to paid, in the program's currency. A negative
-    balance (a refund after an earlier payout) moves too, so it is netted in this payout.
-    Returns the amount paid; nothing moves when the net is not positive."""
-    approved = signed_into("approved")
-    rows = s.exec(select(LedgerEntry.conversion_id, func.sum(approved))
-                  .where(LedgerEntry.program_id == program.id,
-                         LedgerEntry.partner_id == partner_id,
-                         LedgerEntry.currency == program.currency)
-                  .group_by(LedgerEntry.conversion_id)).all()
-    balances = [(cid, int(total)) for cid, total in rows if total]
-    net = sum(total for _, total in balances)
-    if net <= 0:
-        return 0
-    for cid, total in balances:
-        if total > 0:
-            s.add(LedgerEntry(program_id=program.id, partner_id=partner_id, conversion_id=cid,
-                              currency=program.currency, kind="paid", from_bucket="approved",
-                              to_bucket="paid", amount=total))
-        else:
-            # A clawback: the paid bucket gives back what was reversed after an earlier payout.
-            s.add(LedgerEntry(program_id=program.id, partner_id=partner_id, conversion_id=cid,
-                              currency=program.currency, kind="paid", from_bucket="paid",
-                              to_bucket="approved", amount=-total))
-    return net
+    """Pay the partner now, in the program's currency: create a payout of everything available
+    (no minimum: this is an explicit "pay now") and mark it paid at once, through
+    `core.payouts`, so it is recorded, reserved and guarded like any other payout. A negative
+    balance (a refund after an earlier payout) is netted. Returns the amount paid (0: nothing
+    was due)."""
+    from core.payouts import create_payouts, pay_payout
+
+    made = create_payouts(s, program.id, created_by="api", partner_id=partner_id,
+                          currency=program.currency, minimum=0)
+    for payout in made:
+        pay_payout(s, program.id, payout.id, reference=None, paid_by="api")
+    return sum(p.amount for p in made)

@@ -45,6 +45,8 @@ class Sale:
     `amount` is the revenue: after discounts, without tax and shipping. `paid_total` is what the
     customer paid in all (tax and shipping included) in the same currency, when it differs: refunds
     and disputes are reported against it, so core reverses commission in proportion to it.
+    `payment_fingerprint` is the platform's stable id of the means of payment (a card's
+    fingerprint), when it reports one: the self-referral rule (core.fraud) compares it.
     """
 
     order_id: str
@@ -59,6 +61,7 @@ class Sale:
     aliases: tuple[str, ...] = ()
     paid_total: Money | None = None
     amount_in_program_currency: Money | None = None
+    payment_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, text
+from sqlalchemy import and_, func, or_, text
 from sqlmodel import Session, select
 
 from core import events as ev
+from core import outbox
 from core.attribution import Attribution, Inherited, Rules, Touch, attribute
 from core.commissions import Rule, after_refunds, base_commission, in_duration, pick_rule
 from core.connectors import Connector, SourceContext
+from core.fraud.review import hold_status, review_credit
 from core.ids import new_id
-from core.ledger import conversion_balances, reconcile, status_of_earning
+from core.ledger import Balances, after_entries, conversion_balances, reconcile, status_of_earning
 from core.models import (
     Adjustment, Click, Conversion, ConversionAlias, Customer, Link, Partner, PartnerTag, Program,
     PromoCode, Reward, Source, SubscriptionCancel, Touch as TouchRow,
@@ -48,6 +50,24 @@ class IngestContext:
     source_ctx: SourceContext | None = None
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     _rules: list[Rule] | None = None
+    # Ledger balances of the conversions created in this transaction, kept current by `settle`:
+    # nobody else can have posted to them, so reading them back would only cost queries.
+    balances: dict[str, dict[tuple[str, str], Balances]] = field(default_factory=dict)
+    # Customers created in this transaction and the touches recorded for them since: the
+    # database holds nothing else about them.
+    fresh_customers: dict[str, list[TouchRow]] = field(default_factory=dict)
+    # Clicks read in this transaction (the session's identity map holds them only weakly).
+    clicks: dict[str, Click | None] = field(default_factory=dict)
+    # Conversions created in this transaction, and partners' tags read in it.
+    created: dict[str, Conversion] = field(default_factory=dict)
+    tags: dict[str, set[str]] = field(default_factory=dict)
+    locked: bool = False
+
+    def partner_tags(self, partner_id: str) -> set[str]:
+        if partner_id not in self.tags:
+            self.tags[partner_id] = set(self.session.exec(
+                select(PartnerTag.tag).where(PartnerTag.partner_id == partner_id)))
+        return self.tags[partner_id]
 
     @property
     def rules(self) -> Rules:
@@ -70,6 +90,9 @@ def lock_origin(ctx: IngestContext) -> None:
     write transaction (BEGIN IMMEDIATE) already serialises; on PostgreSQL a transaction-scoped
     advisory lock per (program, origin) does, leaving other sources and programs in parallel.
     """
+    if ctx.locked:
+        return
+    ctx.locked = True
     bind = ctx.session.get_bind()
     if bind.dialect.name == "postgresql":
         digest = hashlib.blake2b(f"{ctx.program.id}|{ctx.origin}".encode(), digest_size=8).digest()
@@ -93,29 +116,49 @@ def apply(ctx: IngestContext, events: list[ev.Event]) -> list[Conversion]:
 # --- lookups -------------------------------------------------------------------------------------
 
 def find_conversion(ctx: IngestContext, ref: str, lock: bool = True) -> Conversion | None:
+    return find_conversion_by_refs(ctx, [ref], lock)
+
+
+def find_conversion_by_refs(ctx: IngestContext, refs: list[str], lock: bool = True,
+                            _seen: frozenset[str] = frozenset()) -> Conversion | None:
+    """The conversion any of `refs` names, directly or through a learned alias; the first ref
+    that names one wins. Two queries for all the refs, rather than two per ref."""
     s = ctx.session
+    refs = [r for r in dict.fromkeys(refs) if r and r not in _seen]
+    if not refs:
+        return None
     q = select(Conversion).where(Conversion.program_id == ctx.program.id,
-                                 Conversion.origin == ctx.origin, Conversion.external_id == ref)
-    conv = s.exec(q.with_for_update() if lock else q).first()
-    if conv is None:
-        alias = s.get(ConversionAlias, (ctx.program.id, ctx.origin, ref))
-        if alias is not None and alias.order_ref != ref:
-            return find_conversion(ctx, alias.order_ref, lock)
-    return conv
+                                 Conversion.origin == ctx.origin, Conversion.external_id.in_(refs))
+    direct = {c.external_id: c for c in s.exec(q.with_for_update() if lock else q)}
+    aliases = {a.alias: a.order_ref for a in s.exec(select(ConversionAlias).where(
+        ConversionAlias.program_id == ctx.program.id, ConversionAlias.origin == ctx.origin,
+        ConversionAlias.alias.in_(refs)))}
+    seen = _seen | set(refs)
+    for ref in refs:
+        if ref in direct:
+            return direct[ref]
+        target = aliases.get(ref)
+        if target is not None and target not in seen:
+            conv = find_conversion_by_refs(ctx, [target], lock, seen)
+            if conv is not None:
+                return conv
+    return None
 
 
 def learn_aliases(ctx: IngestContext, order_id: str, aliases: tuple[str, ...] | list[str]) -> list[str]:
     """Record that `aliases` name the order `order_id`; returns every id of the order."""
     s = ctx.session
-    for alias in aliases:
-        if alias and alias != order_id and s.get(
-                ConversionAlias, (ctx.program.id, ctx.origin, alias)) is None:
+    wanted = [a for a in dict.fromkeys(aliases) if a and a != order_id]
+    rows = s.exec(select(ConversionAlias).where(
+        ConversionAlias.program_id == ctx.program.id, ConversionAlias.origin == ctx.origin,
+        or_(ConversionAlias.order_ref == order_id, ConversionAlias.alias.in_(wanted)))).all()
+    stored = {r.alias for r in rows}
+    known = [r.alias for r in rows if r.order_ref == order_id]
+    for alias in wanted:
+        if alias not in stored:
             s.add(ConversionAlias(program_id=ctx.program.id, origin=ctx.origin, alias=alias,
                                   order_ref=order_id))
-    s.flush()
-    known = s.exec(select(ConversionAlias.alias).where(
-        ConversionAlias.program_id == ctx.program.id, ConversionAlias.origin == ctx.origin,
-        ConversionAlias.order_ref == order_id)).all()
+            known.append(alias)
     return [order_id, *known]
 
 
@@ -136,6 +179,7 @@ def customer_for(ctx: IngestContext, customer_id: str | None, email: str | None)
                         email=email)
         s.add(cust)
         s.flush()
+        ctx.fresh_customers[cust.id] = []
     elif email and not cust.email:
         cust.email = email
         s.add(cust)
@@ -143,8 +187,27 @@ def customer_for(ctx: IngestContext, customer_id: str | None, email: str | None)
 
 
 def _click(ctx: IngestContext, click_id: str) -> Click | None:
-    click = ctx.session.get(Click, click_id)
-    return click if click is not None and click.program_id == ctx.program.id else None
+    if click_id not in ctx.clicks:
+        click = ctx.session.get(Click, click_id)
+        ctx.clicks[click_id] = click if click is not None and click.program_id == ctx.program.id else None
+    return ctx.clicks[click_id]
+
+
+def _visitor_clicks(ctx: IngestContext, click_id: str) -> list[Click]:
+    """The click and the other human clicks of its visitor, in one query. The program is
+    checked here rather than in SQL, which keeps the plan on the id and visitor indexes."""
+    visitor = select(Click.visitor_id).where(Click.id == click_id).scalar_subquery()
+    rows = [c for c in ctx.session.exec(select(Click).where(
+        or_(Click.id == click_id, and_(Click.visitor_id == visitor,
+                                       Click.is_bot == False)))).all()  # noqa: E712
+            if c.program_id == ctx.program.id]
+    for c in rows:
+        ctx.clicks[c.id] = c
+    click = next((c for c in rows if c.id == click_id), None)
+    ctx.clicks[click_id] = click
+    if click is None:
+        return []
+    return [c for c in rows if not c.is_bot] or [click]
 
 
 def gather_touches(ctx: IngestContext, referral: ev.Referral, at: datetime,
@@ -155,14 +218,8 @@ def gather_touches(ctx: IngestContext, referral: ev.Referral, at: datetime,
     s = ctx.session
     new: list[Touch] = []
     if referral.click_id:
-        click = _click(ctx, referral.click_id)
-        if click is not None:
-            chain = s.exec(select(Click).where(Click.program_id == ctx.program.id,
-                                               Click.visitor_id == click.visitor_id,
-                                               Click.is_bot == False)).all()  # noqa: E712
-            for c in chain or [click]:
-                new.append(Touch("click", c.partner_id, c.created_at, c.id,
-                                 evidence=referral.evidence))
+        for c in _visitor_clicks(ctx, referral.click_id):
+            new.append(Touch("click", c.partner_id, c.created_at, c.id, evidence=referral.evidence))
     if referral.ref:
         partner = s.exec(select(Partner).where(Partner.program_id == ctx.program.id,
                                                Partner.key == referral.ref)).first()
@@ -176,16 +233,21 @@ def gather_touches(ctx: IngestContext, referral: ev.Referral, at: datetime,
                              evidence=referral.evidence))
     old: list[Touch] = []
     if customer is not None:
-        rows = s.exec(select(TouchRow).where(TouchRow.customer_id == customer.id)).all()
+        fresh = ctx.fresh_customers.get(customer.id)
+        rows = fresh if fresh is not None else \
+            s.exec(select(TouchRow).where(TouchRow.customer_id == customer.id)).all()
         seen = {(r.kind, r.click_id, r.code, r.partner_id) for r in rows}
         old = [Touch(r.kind, r.partner_id, r.at, r.click_id, r.code, r.evidence)
                for r in rows if r.kind != "promo_code"]
         for t in new:
             if (t.kind, t.click_id, t.code, t.partner_id) not in seen:
                 seen.add((t.kind, t.click_id, t.code, t.partner_id))
-                s.add(TouchRow(program_id=ctx.program.id, customer_id=customer.id,
+                row = TouchRow(program_id=ctx.program.id, customer_id=customer.id,
                                partner_id=t.partner_id, kind=t.kind, click_id=t.click_id,
-                               code=t.code, evidence=t.evidence, at=t.at))
+                               code=t.code, evidence=t.evidence, at=t.at)
+                s.add(row)
+                if fresh is not None:
+                    fresh.append(row)
     by_key = {(t.kind, t.click_id, t.code, t.partner_id, t.at): t for t in old + new}
     return list(by_key.values())
 
@@ -228,6 +290,7 @@ def credit(ctx: IngestContext, conv: Conversion, att: Attribution,
            customer: Customer | None) -> None:
     """Record who gets credit and what the reward rule gives on the full amount."""
     s = ctx.session
+    review_credit(ctx, conv, att)  # fraud rules may hold it for an admin (core.fraud)
     conv.attribution = att.as_dict()
     conv.partner_id = att.partner_id
     conv.click_id = att.click_id
@@ -250,13 +313,14 @@ def credit(ctx: IngestContext, conv: Conversion, att: Attribution,
         s.add(customer)
         if changed:  # the platform's record only needs writing when the partner changes
             _write_back(ctx, customer, att)
-    tags = {t for t in s.exec(select(PartnerTag.tag).where(PartnerTag.partner_id == att.partner_id))}
-    rule = pick_rule(ctx.reward_rules(), conv.kind, conv.event, tags)
+    rule = pick_rule(ctx.reward_rules(), conv.kind, conv.event, ctx.partner_tags(att.partner_id))
     first_at = None
     if conv.subscription_id:
-        first_at = s.exec(select(func.min(Conversion.occurred_at)).where(
+        earliest = s.exec(select(func.min(Conversion.occurred_at)).where(
             Conversion.program_id == ctx.program.id, Conversion.origin == ctx.origin,
             Conversion.subscription_id == conv.subscription_id)).first()
+        # The conversion itself counts, whether or not it has been written yet.
+        first_at = min(earliest, conv.occurred_at) if earliest is not None else conv.occurred_at
     if rule is None or not in_duration(rule, conv.renewal, first_at, conv.occurred_at):
         conv.reward_id = rule.id if rule else None
         conv.commission_base, conv.commission_currency = 0, ctx.program.currency
@@ -291,10 +355,13 @@ def _write_back(ctx: IngestContext, customer: Customer, att: Attribution) -> Non
     ctx.after_commit.append(run)
 
 
-def settle(ctx: IngestContext, conv: Conversion) -> None:
-    """Recompute the commission from the credited amount and every adjustment; post the difference."""
+def settle(ctx: IngestContext, conv: Conversion, adjustments: list[Adjustment] | None = None) -> None:
+    """Recompute the commission from the credited amount and every adjustment; post the difference.
+    `adjustments`: all of the conversion's, when the caller has them (a new conversion's are the
+    ones that waited for it)."""
     s = ctx.session
-    adjs = s.exec(select(Adjustment).where(Adjustment.conversion_id == conv.id)).all()
+    adjs = adjustments if adjustments is not None else \
+        s.exec(select(Adjustment).where(Adjustment.conversion_id == conv.id)).all()
     paid = conv.paid_total or conv.amount
     totals = [a.amount or 0 for a in adjs if a.kind == "refund_total"]
     summed = sum(paid if a.amount is None else a.amount for a in adjs if a.kind == "refund")
@@ -313,13 +380,20 @@ def settle(ctx: IngestContext, conv: Conversion) -> None:
     else:
         target = after_refunds(conv.commission_base, paid, refunded)
         status = "partially_refunded" if refunded else ""
-    reconcile(s, program_id=ctx.program.id, conversion_id=conv.id, partner_id=conv.partner_id,
-              currency=conv.commission_currency or ctx.program.currency, target=target)
-    s.flush()
+    if hold := hold_status(conv, status):  # held or rejected by a fraud review: earns nothing
+        target, status = 0, hold
+    before = ctx.balances.get(conv.id)
+    if before is None:
+        before = conversion_balances(s, conv.id)
+    posted = reconcile(s, program_id=ctx.program.id, conversion_id=conv.id,
+                       partner_id=conv.partner_id, currency=conv.commission_currency or ctx.program.currency,
+                       target=target, balances=before)
+    balances = after_entries(before, posted)
+    if conv.id in ctx.balances:
+        ctx.balances[conv.id] = balances
     conv.commission = target
     if not status:
-        bal = conversion_balances(s, conv.id).get(
-            (conv.partner_id or "", conv.commission_currency), None)
+        bal = balances.get((conv.partner_id or "", conv.commission_currency), None)
         status = status_of_earning(bal) if bal is not None else "pending"
     conv.status = status
     s.add(conv)
@@ -338,6 +412,9 @@ def follow_earlier(ctx: IngestContext, conv: Conversion, customer: Customer | No
         conds.append(Conversion.customer_id == customer.id)
     if not conds:
         return []
+    if customer is not None and customer.id in ctx.fresh_customers and not conv.subscription_id \
+            and not any(c.customer_id == customer.id for c in ctx.created.values() if c is not conv):
+        return []  # a customer first seen now has no other payment to follow this one
     touched = []
     for later in ctx.session.exec(select(Conversion).where(
             Conversion.program_id == ctx.program.id, Conversion.origin == ctx.origin,
@@ -358,13 +435,15 @@ def follow_earlier(ctx: IngestContext, conv: Conversion, customer: Customer | No
     return touched
 
 
-def _attach_waiting(ctx: IngestContext, conv: Conversion, refs: list[str]) -> None:
+def _attach_waiting(ctx: IngestContext, conv: Conversion, refs: list[str]) -> list[Adjustment]:
     """Adjustments that arrived before their sale, keyed by any of its ids, now belong to it."""
-    for adj in ctx.session.exec(select(Adjustment).where(
-            Adjustment.program_id == ctx.program.id, Adjustment.origin == ctx.origin,
-            Adjustment.order_ref.in_(refs), Adjustment.conversion_id.is_(None))):
+    waiting = ctx.session.exec(select(Adjustment).where(
+        Adjustment.program_id == ctx.program.id, Adjustment.origin == ctx.origin,
+        Adjustment.order_ref.in_(refs), Adjustment.conversion_id.is_(None))).all()
+    for adj in waiting:
         adj.conversion_id = conv.id
         ctx.session.add(adj)
+    return list(waiting)
 
 
 # --- handlers ----------------------------------------------------------------------------------------
@@ -383,7 +462,12 @@ def _new_conversion(ctx: IngestContext, *, kind: str, event: str, external_id: s
                           "evidence": referral.evidence}.items() if v},
                       **values)
     ctx.session.add(conv)
+    # Written at once: rows that refer to it may be flushed before it otherwise (the unit of
+    # work orders only what relationships tell it about).
     ctx.session.flush()
+    ctx.balances[conv.id] = {}
+    ctx.created[conv.id] = conv
+    outbox.conversion_created(ctx.session, conv)  # conversion.created, in this transaction
     return conv
 
 
@@ -404,10 +488,8 @@ def _decide(ctx: IngestContext, conv: Conversion, customer: Customer | None,
 
 
 def on_sale(ctx: IngestContext, e: ev.Sale) -> list[Conversion]:
-    conv = find_conversion(ctx, e.order_id)
-    for alias in e.aliases:
-        if conv is None:
-            conv = find_conversion(ctx, alias)
+    s = ctx.session
+    conv = find_conversion_by_refs(ctx, [e.order_id, *e.aliases])
     customer = customer_for(ctx, e.customer_id, e.email or e.referral.email)
     if conv is None:
         # After a free trial the first paid invoice looks like a renewal; with no earlier payment
@@ -416,13 +498,23 @@ def on_sale(ctx: IngestContext, e: ev.Sale) -> list[Conversion]:
             ctx, e.subscription_id, e.occurred_at)
         program_amount = (e.amount_in_program_currency.amount
                           if e.amount_in_program_currency is not None else None)
-        conv = _new_conversion(
-            ctx, kind="sale", event=e.event, external_id=e.order_id, occurred_at=e.occurred_at,
-            customer=customer, referral=e.referral, currency=e.amount.currency,
-            amount=e.amount.amount,
-            paid_total=e.paid_total.amount if e.paid_total is not None else e.amount.amount,
-            amount_program=program_amount, subscription_id=e.subscription_id, renewal=renewal)
-        _decide(ctx, conv, customer, e.referral, e.email or e.referral.email, e)
+        # Nothing below needs to read back what it writes for the new conversion, so its
+        # touches, aliases, ledger entries and final values are written by one flush at the
+        # end, not statement by statement as each query would otherwise autoflush.
+        with s.no_autoflush:
+            conv = _new_conversion(
+                ctx, kind="sale", event=e.event, external_id=e.order_id,
+                occurred_at=e.occurred_at, customer=customer, referral=e.referral,
+                currency=e.amount.currency, amount=e.amount.amount,
+                paid_total=e.paid_total.amount if e.paid_total is not None else e.amount.amount,
+                amount_program=program_amount, subscription_id=e.subscription_id,
+                renewal=renewal, payment_fingerprint=e.payment_fingerprint)
+            refs = learn_aliases(ctx, conv.external_id, [e.order_id, *e.aliases])
+            waiting = _attach_waiting(ctx, conv, refs)
+            _decide(ctx, conv, customer, e.referral, e.email or e.referral.email, e)
+            settle(ctx, conv, waiting)
+        s.flush()
+        return [conv, *follow_earlier(ctx, conv, customer)]
     else:
         # The same payment again, perhaps with what the first notice lacked (a subscription id,
         # a customer, referral evidence): fill the gaps, never overwrite.

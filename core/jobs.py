@@ -1,5 +1,6 @@
 """Due work for `touchpoint jobs run` (cron it every few minutes): approve commissions whose
-holding period ended, retry deliveries that failed, forget old IP salts."""
+holding period ended, retry deliveries that failed, forget old IP salts, create the payouts a
+program's schedule makes due, and send the outgoing webhooks waiting in the outbox."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -9,7 +10,7 @@ from flask import current_app
 from sqlalchemy import func
 from sqlmodel import select
 
-from core import inbox
+from core import inbox, outgoing_webhooks, payouts
 from core.db import get_db
 from core.ledger import signed_into
 from core.models import Conversion, LedgerEntry, Program
@@ -61,5 +62,10 @@ def run_due(now: datetime) -> dict[str, Any]:
     approved = approve_due(now)
     retried = inbox.retry_failed(get_db(), ext["registry"])
     salts = ext["clicks"].forget_old_salts(now)
+    payouts_created = payouts.run_scheduled(get_db(), now)  # after approving: includes today's
+    sent = outgoing_webhooks.dispatch_due(get_db(), ext["vault"], now)
     return {"approved": approved, "deliveries_processed": retried["processed"],
-            "deliveries_failed": retried["failed"], "salts_forgotten": salts}
+            "deliveries_failed": retried["failed"], "salts_forgotten": salts,
+            "payouts_created": payouts_created, "webhooks_sent": sent["sent"],
+            "webhooks_retrying": sent["retrying"], "webhooks_failed": sent["failed"],
+            "webhooks_postponed": sent["postponed"]}

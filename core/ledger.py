@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import case, func
 from sqlmodel import Session, select
 
+from core import outbox
 from core.models import LedgerEntry
 
 BUCKETS = ("pending", "approved", "paid", "reversed")
@@ -35,14 +36,19 @@ class Balances:
 
 
 def _bucket_sums(s: Session, *where: object) -> dict[tuple[str, str, str], int]:
-    """{(partner_id, currency, bucket): balance} for the entries matching `where`."""
+    """{(partner_id, currency, bucket): balance} for the entries matching `where`: one grouped
+    query over the (from, to) pairs, folded into buckets here."""
     out: dict[tuple[str, str, str], int] = defaultdict(int)
-    for col, sign in ((LedgerEntry.to_bucket, 1), (LedgerEntry.from_bucket, -1)):
-        q = (select(LedgerEntry.partner_id, LedgerEntry.currency, col, func.sum(LedgerEntry.amount))
-             .where(col.is_not(None), *where)
-             .group_by(LedgerEntry.partner_id, LedgerEntry.currency, col))
-        for partner_id, currency, bucket, total in s.exec(q):
-            out[(partner_id, currency, bucket)] += sign * int(total)
+    q = (select(LedgerEntry.partner_id, LedgerEntry.currency, LedgerEntry.from_bucket,
+                LedgerEntry.to_bucket, func.sum(LedgerEntry.amount))
+         .where(*where)
+         .group_by(LedgerEntry.partner_id, LedgerEntry.currency, LedgerEntry.from_bucket,
+                   LedgerEntry.to_bucket))
+    for partner_id, currency, frm, to, total in s.exec(q):
+        if to is not None:
+            out[(partner_id, currency, to)] += int(total)
+        if frm is not None:
+            out[(partner_id, currency, frm)] -= int(total)
     return out
 
 
@@ -53,7 +59,20 @@ def conversion_balances(s: Session, conversion_id: str) -> dict[tuple[str, str],
             s, LedgerEntry.conversion_id == conversion_id).items():
         setattr(result[(partner_id, currency)], bucket,
                 getattr(result[(partner_id, currency)], bucket) + amount)
-    return result
+    return dict(result)
+
+
+def after_entries(balances: dict[tuple[str, str], Balances],
+                  entries: list[LedgerEntry]) -> dict[tuple[str, str], Balances]:
+    """The balances once `entries` are added: what a re-read would give, without the query."""
+    out = {key: Balances(b.pending, b.approved, b.paid, b.reversed) for key, b in balances.items()}
+    for e in entries:
+        bal = out.setdefault((e.partner_id, e.currency), Balances())
+        if e.to_bucket is not None:
+            setattr(bal, e.to_bucket, getattr(bal, e.to_bucket) + e.amount)
+        if e.from_bucket is not None:
+            setattr(bal, e.from_bucket, getattr(bal, e.from_bucket) - e.amount)
+    return out
 
 
 def partner_balances(s: Session, program_id: str, partner_id: str) -> dict[str, Balances]:
@@ -73,11 +92,14 @@ def _entry(program_id: str, partner_id: str, conversion_id: str, currency: str, 
 
 
 def reconcile(s: Session, *, program_id: str, conversion_id: str, partner_id: str | None,
-              currency: str, target: int, note: str | None = None) -> list[LedgerEntry]:
+              currency: str, target: int, note: str | None = None,
+              balances: dict[tuple[str, str], Balances] | None = None) -> list[LedgerEntry]:
     """Append what makes the conversion's net commission equal `target` for `partner_id`
-    (and zero for anyone else, should the credited partner ever change)."""
+    (and zero for anyone else, should the credited partner ever change). `balances`, when the
+    caller knows them (a conversion created in this transaction has none), saves the query."""
     entries: list[LedgerEntry] = []
-    balances = conversion_balances(s, conversion_id)
+    if balances is None:
+        balances = conversion_balances(s, conversion_id)
     for (pid, cur), bal in balances.items():
         if (pid, cur) != (partner_id, currency) and bal.net != 0:
             entries += _reverse(program_id, pid, conversion_id, cur, bal, bal.net, True, note)
@@ -97,6 +119,7 @@ def reconcile(s: Session, *, program_id: str, conversion_id: str, partner_id: st
                                       None, "pending", delta - restore, note))
     for e in entries:
         s.add(e)
+    outbox.ledger_written(s, entries)  # commission.created / commission.reversed, same transaction
     return entries
 
 

@@ -62,6 +62,11 @@ class Program(SQLModel, table=True):
     cookie_days: int = 30
     promo_code_priority: bool = True
     hold_days: int = 30
+    payout_minimum: int = 0  # minor units of a payout's currency; smaller balances wait
+    payout_schedule: str = "manual"  # manual | weekly | monthly (see core.payouts)
+    # Fraud and quality rules switched off or tuned for this program; absent keys take the
+    # defaults of `core.fraud.settings` (so {} means every rule on with its default threshold).
+    fraud_rules: dict = json_col({})
     secret_key_hash: str = Field(index=True, unique=True)
     publishable_key: str = Field(index=True, unique=True)
     created_at: datetime = ts(default_factory=utcnow)
@@ -176,8 +181,13 @@ class ClickDaily(SQLModel, table=True):
     """Clicks of one closed UTC day per partner and campaign (see `core.rollups`). Only days in
     `ClickDay` are summed here; a click recorded later for such a day drops both."""
 
-    __table_args__ = (Index("ix_clickdaily_partner", "program_id", "partner_id", "day",
-                            "clicks", "unique_clicks"),)
+    __table_args__ = (
+        Index("ix_clickdaily_partner", "program_id", "partner_id", "day", "clicks", "unique_clicks"),
+        # A period of days across every partner (the report by partner, campaign or tag) reads
+        # this range and nothing else; the primary key's index would fetch each row besides.
+        Index("ix_clickdaily_day", "program_id", "day", "partner_id", "campaign", "clicks",
+              "unique_clicks"),
+    )
 
     program_id: str = Field(foreign_key="program.id", primary_key=True)
     day: str = Field(primary_key=True)  # YYYY-MM-DD, UTC
@@ -243,6 +253,8 @@ class Conversion(SQLModel, table=True):
               "commission", "commission_currency"),
         Index("ix_conversion_subscription", "program_id", "origin", "subscription_id"),
         Index("ix_conversion_customer", "customer_id"),
+        Index("ix_conversion_review", "program_id", "review"),
+        Index("ix_conversion_payment", "program_id", "payment_fingerprint"),
     )
     id: str = Field(primary_key=True)
     program_id: str = Field(foreign_key="program.id")
@@ -272,6 +284,14 @@ class Conversion(SQLModel, table=True):
     commission_currency: str = ""
     attribution: Optional[dict] = Field(default=None, sa_column=Column(JSON))
     hints: dict = json_col({})
+    # Fraud review (core.fraud): None when no rule fired; "held" waits for an admin, who
+    # "released" or "rejected" it. The reasons are [{"rule", "message"}] as shown to the admin.
+    review: Optional[str] = None
+    review_reasons: Optional[list] = Field(default=None, sa_column=Column(JSON))
+    reviewed_at: Optional[datetime] = ts(default=None, nullable=True)
+    reviewed_by: Optional[str] = None
+    # The platform's fingerprint of the means of payment (a card), when it reports one.
+    payment_fingerprint: Optional[str] = None
     occurred_at: datetime = ts()
     created_at: datetime = ts(default_factory=utcnow)
 
@@ -335,6 +355,7 @@ class LedgerEntry(SQLModel, table=True):
     amount: int
     currency: str
     note: Optional[str] = None
+    payout_id: Optional[str] = None  # approved -> paid movements: the payout that paid them
     created_at: datetime = ts(default_factory=utcnow)
 
 
@@ -374,3 +395,124 @@ class PersonalDataExport(SQLModel, table=True):
     request_id: str
     data: dict = json_col({})
     created_at: datetime = ts(default_factory=utcnow)
+
+
+# --- payouts and outgoing webhooks (issue #11: core.payouts, core.outbox) -----------------------
+
+class Payout(SQLModel, table=True):
+    """Money owed to one partner in one currency: created (the amounts are reserved), then paid
+    with the merchant's reference, or canceled (the amounts are free again). Only `pay` and
+    `cancel` change `status`, each with a conditional UPDATE ... WHERE status = 'created', so
+    two clicks on "pay" pay once (see `core.payouts.pay_payout`)."""
+
+    __table_args__ = (
+        Index("ix_payout_program_created", "program_id", "created_at"),
+        Index("ix_payout_partner", "partner_id", "status", "currency"),
+    )
+    id: str = Field(primary_key=True)
+    program_id: str = Field(foreign_key="program.id")
+    partner_id: str = Field(foreign_key="partner.id")
+    currency: str
+    amount: int
+    status: str = "created"  # created | paid | canceled
+    reference: Optional[str] = None
+    created_by: str
+    paid_by: Optional[str] = None
+    created_at: datetime = ts(default_factory=utcnow)
+    paid_at: Optional[datetime] = ts(default=None, nullable=True)
+    canceled_at: Optional[datetime] = ts(default=None, nullable=True)
+
+
+class PayoutItem(SQLModel, table=True):
+    """The part of one conversion's approved balance a payout covers (negative: a refund after
+    an earlier payout, netted). Paying writes one ledger movement per item."""
+
+    __table_args__ = (Index("ix_payoutitem_conversion", "conversion_id"),)
+    payout_id: str = Field(foreign_key="payout.id", primary_key=True)
+    conversion_id: str = Field(foreign_key="conversion.id", primary_key=True)
+    program_id: str = Field(foreign_key="program.id")
+    amount: int
+
+
+class PayoutRun(SQLModel, table=True):
+    """A scheduled payout run done for a program and period ("2026-W09", "2026-03"); the
+    primary key keeps two `touchpoint jobs run` at once from running it twice."""
+
+    program_id: str = Field(foreign_key="program.id", primary_key=True)
+    period: str = Field(primary_key=True)
+    payouts: int = 0
+    created_at: datetime = ts(default_factory=utcnow)
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A merchant's URL that receives signed events. The signing secret is encrypted at rest
+    with the credentials vault (it must be read back to sign)."""
+
+    id: str = Field(primary_key=True)
+    program_id: str = Field(foreign_key="program.id", index=True)
+    url: str
+    description: Optional[str] = None
+    events: list = json_col([])
+    secret_encrypted: str
+    status: str = "active"  # active | disabled | deleted
+    created_at: datetime = ts(default_factory=utcnow)
+
+
+class OutgoingEvent(SQLModel, table=True):
+    """The transactional outbox: an event written in the same transaction as the change that
+    caused it, so it exists exactly when the change does."""
+
+    __table_args__ = (Index("ix_outgoingevent_program_created", "program_id", "created_at"),)
+    id: str = Field(primary_key=True)
+    program_id: str = Field(foreign_key="program.id")
+    type: str
+    payload: dict = json_col({})
+    created_at: datetime = ts(default_factory=utcnow)
+
+
+class OutgoingDelivery(SQLModel, table=True):
+    """One event to one endpoint: pending until the endpoint answers 2xx (succeeded), retried
+    with exponential backoff, failed after the last attempt."""
+
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "event_id"),
+        Index("ix_outgoingdelivery_due", "status", "next_attempt_at"),
+        Index("ix_outgoingdelivery_program_created", "program_id", "created_at"),
+    )
+    id: str = Field(primary_key=True)
+    program_id: str = Field(foreign_key="program.id")
+    endpoint_id: str = Field(foreign_key="webhookendpoint.id")
+    event_id: str = Field(foreign_key="outgoingevent.id")
+    event_type: str
+    status: str = "pending"  # pending | succeeded | failed
+    attempts: int = 0
+    next_attempt_at: Optional[datetime] = ts(default=None, nullable=True)
+    last_status_code: Optional[int] = None
+    last_error: Optional[str] = None
+    delivered_at: Optional[datetime] = ts(default=None, nullable=True)
+    created_at: datetime = ts(default_factory=utcnow)
+
+
+class OutgoingAttempt(SQLModel, table=True):
+    """One HTTP attempt of a delivery, as the delivery log shows it."""
+
+    __table_args__ = (Index("ix_outgoingattempt_delivery", "delivery_id", "at"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    program_id: str = Field(foreign_key="program.id")
+    delivery_id: str = Field(foreign_key="outgoingdelivery.id")
+    at: datetime = ts(default_factory=utcnow)
+    status_code: Optional[int] = None
+    duration_ms: int = 0
+    error: Optional[str] = None
+
+
+# --- reliability: rate limits shared by every process (core/ratelimit.py) ------------------------
+
+class RateLimitCounter(SQLModel, table=True):
+    """One fixed-window counter of the `limits` library (Flask-Limiter's storage), kept in the
+    database so every worker and every server counts the same hits."""
+
+    __tablename__ = "rate_limit_counter"
+    key: str = Field(primary_key=True, max_length=255)
+    count: int = 0
+    expires_at: float = Field(index=True)  # seconds since the epoch, when the window ends

@@ -75,6 +75,12 @@ def update_program(s: Session, program: Program, patch: ProgramPatch) -> Program
         values["allowed_domains"] = sorted({normalize_domain(d) for d in values["allowed_domains"]})
         if not values["allowed_domains"]:
             raise ApiError("invalid_request", "allowed_domains: at least one domain is needed")
+    if "fraud_rules" in values and values["fraud_rules"] is not None:
+        # Only the rules named change (see core.fraud.settings); a new dict so the JSON is saved.
+        for rule, setting in values["fraud_rules"].items():
+            if setting is None:
+                raise ApiError("invalid_request", f"fraud_rules.{rule}: may not be null")
+        values["fraud_rules"] = {**(program.fraud_rules or {}), **values["fraud_rules"]}
     for name, value in values.items():
         if value is None:
             raise ApiError("invalid_request", f"{name}: may not be null")

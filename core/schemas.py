@@ -2,21 +2,50 @@
 these and from the routes that use them (`core.web.openapi`), never written by hand."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.money import valid_currency
 
 AttributionModel = Literal["last_touch", "first_touch"]
+PayoutSchedule = Literal["manual", "weekly", "monthly"]
+
+
+def _is_time(annotation: Any) -> bool:
+    return annotation is datetime or datetime in get_args(annotation)
+
+
+def _numeric(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 class Strict(BaseModel):
-    """Unknown fields are refused by name, so a typo never silently does nothing."""
+    """Unknown fields are refused by name, so a typo never silently does nothing; times are
+    ISO 8601 only (pydantic would read `to=0.0` as 1970, Unix seconds, a question nobody asked)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _times_are_iso(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                key = field.alias or name
+                if _is_time(field.annotation) and _numeric(data.get(key, data.get(name))):
+                    raise ValueError(f"{key}: give an ISO 8601 time with a zone, like "
+                                     "2026-01-31T12:00:00Z")
+        return data
 
 
 def _currency(v: str) -> str:
@@ -25,7 +54,55 @@ def _currency(v: str) -> str:
     return v
 
 
+# Minor units: ten trillion of the major unit, far above any order, far below a 64-bit column.
+MAX_AMOUNT = 10**15
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
+MAX_PERIOD = timedelta(days=3660)  # ten years, as the pages' custom periods
+
+
+def _period_bounds(model: Any) -> Any:
+    """`from`/`to` of a report: between 1970 and 2200, at most ten years apart (a report reads
+    every day of the period and of the one before it). Zone-less times are left to the report's
+    own check, which names them."""
+    start, end = model.from_, model.to
+    for name, value in (("from", start), ("to", end)):
+        if value is not None and value.tzinfo is not None and not EARLIEST <= value <= LATEST:
+            raise ValueError(f"{name}: must be between 1970 and 2200")
+    if start is not None and start.tzinfo is not None and (end is None or end.tzinfo is not None):
+        if (end or datetime.now(timezone.utc)) - start > MAX_PERIOD:
+            raise ValueError("from: a report covers at most ten years (3660 days)")
+    return model
+
+
 # --- program -----------------------------------------------------------------------------------
+
+class FraudRules(BaseModel):
+    """The fraud and quality rules of a program (`core.fraud`), each switchable, with its
+    threshold. A rule that fires puts the conversion on hold for an admin; nothing is dropped."""
+
+    self_referral: bool = True
+    disposable_email: bool = True
+    test_orders: bool = True
+    click_flood: bool = True
+    click_flood_max_clicks: int = Field(default=20, ge=2, le=100_000)
+    click_flood_window_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    fast_conversion: bool = True
+    fast_conversion_seconds: int = Field(default=10, ge=1, le=24 * 3600)
+
+
+class FraudRulesPatch(Strict):
+    """Only the rules named change; the others keep their setting."""
+
+    self_referral: Optional[bool] = None
+    disposable_email: Optional[bool] = None
+    test_orders: Optional[bool] = None
+    click_flood: Optional[bool] = None
+    click_flood_max_clicks: Optional[int] = Field(default=None, ge=2, le=100_000)
+    click_flood_window_minutes: Optional[int] = Field(default=None, ge=1, le=7 * 24 * 60)
+    fast_conversion: Optional[bool] = None
+    fast_conversion_seconds: Optional[int] = Field(default=None, ge=1, le=24 * 3600)
+
 
 class ProgramOut(BaseModel):
     id: str
@@ -38,6 +115,9 @@ class ProgramOut(BaseModel):
     cookie_days: int
     promo_code_priority: bool
     hold_days: int
+    payout_minimum: int = 0
+    payout_schedule: PayoutSchedule = "manual"
+    fraud_rules: FraudRules = Field(default_factory=FraudRules)
     publishable_key: str
     created_at: datetime
 
@@ -50,6 +130,9 @@ class ProgramPatch(Strict):
     promo_code_priority: Optional[bool] = None
     hold_days: Optional[int] = Field(default=None, ge=0, le=3650)
     allowed_domains: Optional[list[str]] = None
+    payout_minimum: Optional[int] = Field(default=None, ge=0, le=10**12, strict=True)
+    payout_schedule: Optional[PayoutSchedule] = None
+    fraud_rules: Optional[FraudRulesPatch] = None
 
 
 class ProgramCreate(Strict):
@@ -188,7 +271,7 @@ class LeadIn(Strict):
 class SaleIn(Strict):
     customer_id: str = Field(min_length=1, max_length=255)
     order_id: str = Field(min_length=1, max_length=255)
-    amount: int = Field(ge=0, strict=True)
+    amount: int = Field(ge=0, le=MAX_AMOUNT, strict=True)
     currency: str
     email: Optional[str] = Field(default=None, max_length=320)
     click_id: Optional[str] = None
@@ -203,7 +286,7 @@ class SaleIn(Strict):
 
 class RefundIn(Strict):
     order_id: str = Field(min_length=1, max_length=255)
-    amount: Optional[int] = Field(default=None, gt=0, strict=True)
+    amount: Optional[int] = Field(default=None, gt=0, le=MAX_AMOUNT, strict=True)
     refund_id: Optional[str] = Field(default=None, max_length=255)
     occurred_at: Optional[datetime] = None
 
@@ -252,10 +335,36 @@ class ListQuery(Strict):
 
 class ConversionQuery(ListQuery):
     partner_id: Optional[str] = None
-    status: Optional[Literal["pending", "approved", "held", "reversed", "partially_refunded"]] = None
+    status: Optional[Literal["pending", "approved", "held", "reversed", "partially_refunded",
+                             "rejected"]] = None
     from_: Optional[datetime] = Field(default=None, alias="from")
     to: Optional[datetime] = None
 
+
+# --- fraud review ------------------------------------------------------------------------------
+
+class ReviewReason(BaseModel):
+    rule: str
+    message: str
+
+
+class ReviewOut(BaseModel):
+    """A conversion a fraud rule put on hold, and what became of it."""
+
+    conversion_id: str
+    state: Literal["held", "released", "rejected"]
+    reasons: list[ReviewReason]
+    partner_id: Optional[str]
+    commission_at_stake: int
+    commission_currency: str
+    reviewed_at: Optional[datetime]
+    reviewed_by: Optional[str]
+    conversion: ConversionOut
+
+
+class ReviewQuery(ListQuery):
+    state: Literal["held", "released", "rejected"] = "held"
+    partner_id: Optional[str] = None
 
 
 class WhatIfQuery(Strict):
@@ -263,6 +372,8 @@ class WhatIfQuery(Strict):
     window_days: Optional[int] = Field(default=None, ge=1, le=3650)
     from_: Optional[datetime] = Field(default=None, alias="from")
     to: Optional[datetime] = None
+
+    _p = model_validator(mode="after")(_period_bounds)
 
 
 class WhatIfPartner(BaseModel):
@@ -293,6 +404,8 @@ class ReportQuery(Strict):
     platform: Optional[str] = None
     format: Literal["json", "csv"] = "json"
 
+    _p = model_validator(mode="after")(_period_bounds)
+
 
 class ReportRowOut(BaseModel):
     key: Optional[str]
@@ -317,3 +430,119 @@ class ReportOut(BaseModel):
     data: list[ReportRowOut]
     totals: ReportRowOut
     previous: dict[str, Any]
+
+
+# --- payouts and outgoing webhooks (core.payouts, core.outbox, core.outgoing_webhooks) ----------
+
+OutgoingEventType = Literal["conversion.created", "commission.created", "commission.reversed",
+                            "payout.paid"]
+
+
+def _optional_currency(v: Optional[str]) -> Optional[str]:
+    return None if v is None else _currency(v)
+
+
+class PayoutCreate(Strict):
+    """Omit `partner_id` for every partner with a balance due, `currency` for every currency."""
+
+    partner_id: Optional[str] = None
+    currency: Optional[str] = None
+
+    _c = field_validator("currency")(_optional_currency)
+
+
+class PayoutPay(Strict):
+    reference: str = Field(min_length=1, max_length=200,
+                           description="the merchant's reference of the transfer (batch id, ...)")
+    paid_at: Optional[datetime] = None
+
+
+class PayoutItemOut(BaseModel):
+    conversion_id: str
+    amount: int
+
+
+class PayoutOut(BaseModel):
+    id: str
+    partner_id: str
+    partner_name: str
+    currency: str
+    amount: int
+    status: Literal["created", "paid", "canceled"]
+    reference: Optional[str]
+    created_by: str
+    paid_by: Optional[str]
+    created_at: datetime
+    paid_at: Optional[datetime]
+    canceled_at: Optional[datetime]
+    items: list[PayoutItemOut]
+
+
+class PayoutQuery(ListQuery):
+    partner_id: Optional[str] = None
+    status: Optional[Literal["created", "paid", "canceled"]] = None
+    currency: Optional[str] = None
+
+    _c = field_validator("currency")(_optional_currency)
+
+
+class PayoutExportQuery(Strict):
+    format: Literal["paypal", "wise"]
+    status: Literal["created", "paid"] = "created"
+    currency: Optional[str] = None
+    partner_id: Optional[str] = None
+
+    _c = field_validator("currency")(_optional_currency)
+
+
+class WebhookEndpointIn(Strict):
+    url: str = Field(min_length=1, max_length=2048)
+    events: list[OutgoingEventType] = Field(default_factory=list,
+                                            description="empty: every event type")
+    description: Optional[str] = Field(default=None, max_length=200)
+
+
+class WebhookEndpointPatch(Strict):
+    url: Optional[str] = Field(default=None, min_length=1, max_length=2048)
+    events: Optional[list[OutgoingEventType]] = None
+    description: Optional[str] = Field(default=None, max_length=200)
+    status: Optional[Literal["active", "disabled"]] = None
+
+
+class WebhookEndpointOut(BaseModel):
+    id: str
+    url: str
+    description: Optional[str]
+    events: list[str]
+    status: str
+    created_at: datetime
+    secret: Optional[str] = Field(default=None, description="only in the answer that created it")
+
+
+class WebhookAttemptOut(BaseModel):
+    at: datetime
+    status_code: Optional[int]
+    duration_ms: int
+    error: Optional[str]
+
+
+class WebhookDeliveryOut(BaseModel):
+    id: str
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    status: Literal["pending", "succeeded", "failed"]
+    attempts: int
+    next_attempt_at: Optional[datetime]
+    last_status_code: Optional[int]
+    last_error: Optional[str]
+    delivered_at: Optional[datetime]
+    created_at: datetime
+    payload: dict[str, Any]
+    attempt_log: list[WebhookAttemptOut]
+
+
+class WebhookDeliveryQuery(ListQuery):
+    endpoint_id: Optional[str] = None
+    status: Optional[Literal["pending", "succeeded", "failed"]] = None
+    event_type: Optional[OutgoingEventType] = None

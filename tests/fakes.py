@@ -43,6 +43,7 @@ def translate(delivery: Delivery) -> list[ev.Event]:
         return [ev.Sale(order_id=p["order"], amount=Money(p["amount"], p.get("currency", "USD")),
                         paid_total=Money(paid, p.get("currency", "USD")) if paid else None,
                         occurred_at=_at(p), customer_id=p.get("customer"), referral=ref,
+                        email=p.get("email"), payment_fingerprint=p.get("card"),
                         subscription_id=p.get("subscription"), renewal=p.get("renewal", False),
                         aliases=tuple(p.get("aliases", ())))]
     if topic == "refund":

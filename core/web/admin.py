@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, render_template, request,
@@ -36,7 +37,7 @@ bp.before_request(protect_forms)
 
 INVITE_SALT = "touchpoint-portal-invite"
 INVITE_MAX_AGE = 7 * 24 * 3600
-STATUSES = ("pending", "approved", "held", "reversed", "partially_refunded")
+STATUSES = ("pending", "approved", "held", "reversed", "partially_refunded", "rejected")
 
 
 def invite_serializer() -> URLSafeTimedSerializer:
@@ -73,8 +74,19 @@ def _fail(exc: Exception) -> None:
         raise exc
 
 
+def local_next(value: str | None, default: str, prefix: str = "/admin") -> str:
+    """`value` when it is a path of this site under `prefix`, else `default`: a `next`
+    parameter must never send a signed-in owner to another site (`//evil`, `/\\evil`,
+    `https:evil`) nor smuggle a header (a newline in a Location is refused by Werkzeug)."""
+    if not value or not value.startswith(prefix) or any(c in value for c in "\\\r\n\t\x00"):
+        return default
+    parts = urlsplit(value)
+    return value if not parts.scheme and not parts.netloc else default
+
+
 def _back(default: str) -> Response:
-    return redirect(request.form.get("next") or default)  # type: ignore[return-value]
+    """Redirect to the form's `next` if it is local (see `local_next`), else to `default`."""
+    return redirect(local_next(request.form.get("next"), default))  # type: ignore[return-value]
 
 
 # --- sign in -------------------------------------------------------------------------------------
@@ -90,8 +102,7 @@ def login():  # type: ignore[no-untyped-def]
             session.clear()  # a fresh session: nothing carried over from before sign-in
             session.permanent = True
             session["user_id"], session["program_id"] = user.id, user.program_id
-            nxt = request.args.get("next") or ""
-            return redirect(nxt if nxt.startswith("/admin") else url_for("admin.overview"))
+            return redirect(local_next(request.args.get("next"), url_for("admin.overview")))
         error = "That email and password do not match an account."
     return render_template("admin/login.html", error=error), 401 if error else 200
 
@@ -124,6 +135,7 @@ def conversion_view(c: Conversion, names: dict[str, str], rewards: dict[str, str
             "amount": Money(c.amount, c.currency).format() if c.kind == "sale" else "—",
             "refunded": Money(c.refunded, c.currency).format() if c.refunded else "",
             "commission": Money(c.commission, ccur).format(), "status": c.status,
+            "review": c.review,
             "renewal": c.renewal, "campaign": c.campaign or "",
             "offer": (rewards or {}).get(c.reward_id or "", ""),
             "touch": att.get("touch") or "", "reason": att.get("reason") or "",

@@ -13,16 +13,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 from markupsafe import Markup, escape
 
+from core import ratelimit
 from core.money import Money
+from core.ratelimit import LOGIN_LIMIT, limiter  # noqa: F401 - the page blueprints' limits
 
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address, storage_uri="memory://", default_limits=[])
-LOGIN_LIMIT = "10 per minute"
 
 static_bp = Blueprint("ui", __name__, static_folder="static", static_url_path="/ui/static")
 
@@ -30,7 +28,7 @@ PERIODS = {"7d": 7, "30d": 30, "90d": 90, "180d": 180, "365d": 365}
 
 
 def init_app(app: Flask) -> None:
-    from core.web import admin, portal, reports_api
+    from core.web import admin, portal, reports_api, review
 
     settings = app.extensions["touchpoint"]["settings"]
     # Flask's defaults hold SECRET_KEY=None, so `setdefault` in core.init_app keeps None.
@@ -44,14 +42,16 @@ def init_app(app: Flask) -> None:
     # CSRF only where a page blueprint asks for it (see `protect_forms`), never on the API.
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
-    app.config.setdefault("RATELIMIT_ENABLED", True)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     csrf.init_app(app)
-    limiter.init_app(app)
+    ratelimit.init_app(app)  # counted in the database: shared by every worker and server
     app.jinja_env.filters.update(money=money, pct=pct, delta=delta, when=when, number=number,
                                  figure=figure)
     app.jinja_env.globals.update(svg_trend=svg_trend, qs=qs)
-    for bp in (static_bp, reports_api.bp, admin.bp, portal.bp):
+    for bp in (static_bp, reports_api.bp, admin.bp, portal.bp, review.bp):
+        app.register_blueprint(bp)
+    from core.web import outgoing_admin, payouts_admin
+
+    for bp in (payouts_admin.bp, outgoing_admin.bp):
         app.register_blueprint(bp)
 
 

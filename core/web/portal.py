@@ -17,7 +17,8 @@ from core import partners as partner_ops
 from core import reports
 from core.db import session as db_session
 from core.earnings import earnings
-from core.models import Conversion, Link, Partner, Program, PromoCode
+from core.models import Conversion, Link, Partner, Payout, PayoutItem, Program, PromoCode
+from core.money import Money
 from core.web.admin import INVITE_MAX_AGE, conversion_view, invite_serializer
 from core.web.pages import period_from_args, protect_forms
 
@@ -126,3 +127,21 @@ def link(link_id: str):  # type: ignore[no-untyped-def]
                                        filters=reports.Filters(campaign=row.campaign) if row.campaign else None)
     return render_template("portal/link.html", link=partner_ops.link_out(row, base), out=out,
                            period=period)
+
+
+@bp.get("/payouts")
+def payouts():  # type: ignore[no-untyped-def]
+    """The partner's payout history: what was paid, when, with which reference, and what is
+    on its way (created, not yet paid). Canceled payouts are the program's business."""
+    s = db_session()
+    rows = list(s.exec(_mine(Payout).where(Payout.status != "canceled")
+                       .order_by(Payout.created_at.desc()).limit(200)))  # type: ignore[attr-defined]
+    counts: dict[str, int] = {}
+    for pid in s.exec(select(PayoutItem.payout_id).where(
+            PayoutItem.payout_id.in_([p.id for p in rows]))):  # type: ignore[attr-defined]
+        counts[pid] = counts.get(pid, 0) + 1
+    return render_template(
+        "portal/payouts.html", earnings=earnings(s, g.program, g.partner.id),
+        rows=[{"amount": Money(p.amount, p.currency).format(), "status": p.status,
+               "reference": p.reference or "", "created_at": p.created_at, "paid_at": p.paid_at,
+               "conversions": counts.get(p.id, 0)} for p in rows])

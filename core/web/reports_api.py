@@ -24,7 +24,7 @@ bp = Blueprint("reports_api", __name__, url_prefix="/api/v1")
 
 class ConversionExportQuery(Strict):
     partner_id: Optional[str] = None
-    status: Optional[Literal["pending", "approved", "held", "reversed", "partially_refunded"]] = None
+    status: Optional[Literal["pending", "approved", "held", "rejected", "reversed", "partially_refunded"]] = None
     from_: Optional[datetime] = Field(default=None, alias="from")
     to: Optional[datetime] = None
 

@@ -1,0 +1,46 @@
+"""Click flood: the winning click's browser or device sent many clicks for the same partner in
+a short time before the conversion, as click-spamming scripts do to catch organic sales.
+
+Counted per visitor (`Click.visitor_id`, the browser's chain of clicks) and per device
+fingerprint (`Click.ip_hash`: IP address and user agent, salted per day; raw addresses are never
+stored), over `click_flood_window_minutes` up to the conversion, bots included. The higher count
+is compared with `click_flood_max_clicks`. Only clicks before the conversion count, so the answer
+does not change with when the conversion arrives.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from core.fraud.case import Case, Reason
+from core.models import Click
+from core.schemas import FraudRules
+
+NAME = "click_flood"
+
+
+def _count(case: Case, column: object, value: str, since: object, until: object) -> int:
+    return int(case.session.exec(
+        select(func.count()).select_from(Click).where(
+            Click.partner_id == case.partner_id, column == value,  # type: ignore[arg-type]
+            Click.created_at >= since, Click.created_at <= until)).one())
+
+
+def check(case: Case, rules: FraudRules) -> Reason | None:
+    click = case.click
+    if click is None:
+        return None
+    until = case.conversion.occurred_at
+    since = until - timedelta(minutes=rules.click_flood_window_minutes)
+    found = [("one visitor", _count(case, Click.visitor_id, click.visitor_id, since, until))]
+    if click.ip_hash:
+        found.append(("one device and network address",
+                      _count(case, Click.ip_hash, click.ip_hash, since, until)))
+    where, clicks = max(found, key=lambda f: f[1])
+    if clicks < rules.click_flood_max_clicks:
+        return None
+    return Reason(NAME, f"{clicks} clicks for this partner from {where} in the "
+                        f"{rules.click_flood_window_minutes} minutes before the conversion "
+                        f"({rules.click_flood_max_clicks} or more count as a flood).")
