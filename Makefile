@@ -1,10 +1,11 @@
-# Touchpoint. `make run` serves on http://127.0.0.1:8000 with SQLite; `make test` runs every test.
+# Touchpoint. `make run` serves on http://127.0.0.1:8000 with SQLite; `make test` runs every test;
+# `make stress` runs the minutes-long process tests (tests/stress, docs/reliability.md).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test bench lint
+.PHONY: install run test stress bench lint
 
 install: $(STAMP)
 
@@ -20,6 +21,9 @@ run: install
 
 test: install
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+stress: install
+	@$(PY) -m pytest -m stress tests $(PYTEST_ARGS)
 
 bench: install
 	@$(PY) -m bench $(BENCH_ARGS)

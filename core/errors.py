@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Flask, jsonify, request
 from pydantic import ValidationError
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 
@@ -44,6 +45,13 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):  # type: ignore[no-untyped-def]
         return error_response(exc.code, exc.message, exc.status)
+
+    @app.errorhandler(DataError)
+    def _data(exc: DataError):  # type: ignore[no-untyped-def]
+        # The database refused a value the checks above let through (a NUL in a path id, a
+        # number beyond its integer range): bad input, so a 4xx; the transaction rolled back.
+        return error_response("invalid_request", "a value in the request cannot be stored "
+                              "(out of range, or a NUL character)", 400)
 
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError):  # type: ignore[no-untyped-def]

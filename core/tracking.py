@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import secrets
 import threading
 import time
@@ -27,6 +28,7 @@ from core.ids import new_id
 from core.models import DailySalt, Link, Partner, Program
 
 CACHE_SECONDS = 10.0
+_LINK_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what the links API accepts as a key
 SYNC_SECONDS = 1.0
 _crawler = CrawlerDetect()
 
@@ -127,6 +129,8 @@ class ClickRecorder:
         hit = self._links.get(key)
         if hit is not None:
             return hit or None
+        if not _LINK_KEY.fullmatch(key):
+            return None  # not a key links can have (NUL is even refused by PostgreSQL's text)
         with self.read_engine.connect() as conn:
             row = conn.execute(
                 select(Link.id, Link.program_id, Link.partner_id, Link.url, Link.campaign,

@@ -235,6 +235,8 @@ def list_conversions(query: ConversionQuery):  # type: ignore[no-untyped-def]
 
     program = current_program()
     s = session()
+    if query.partner_id:  # another program's partner is a 404, as in /reports and the CSV
+        partner_ops.get_partner(s, program.id, query.partner_id)
     rows, nxt = page(Conversion, conversions_query(program.id, query), query.limit, query.cursor, s)
     return listing([conversion_out(c) for c in rows], nxt)
 
@@ -272,7 +274,7 @@ def reattribute(query: WhatIfQuery):  # type: ignore[no-untyped-def]
 @operation("GET", "/api/v1/reports", "Clicks, leads, sales, revenue and commission grouped by "
            "partner, tag, campaign, offer, event, platform, day, week or month, with the previous "
            "period of the same length (format=csv for a spreadsheet)", query=ReportQuery,
-           response=ReportOut)
+           response=ReportOut, media_types=("text/csv",))
 def reports(query: ReportQuery):  # type: ignore[no-untyped-def]
     from flask import Response
 

@@ -29,6 +29,8 @@ class Operation:
     auth: str  # "secret" | "publishable" | "none"
     tag: str
     extra_responses: tuple[int, ...] = ()
+    # Other media types the success answer may have (e.g. "text/csv" for `format=csv`).
+    media_types: tuple[str, ...] = ()
 
 
 OPERATIONS: list[Operation] = []
@@ -46,10 +48,14 @@ def operation(
     many: bool = False,
     auth: str = "secret",
     tag: str = "setup",
+    media_types: tuple[str, ...] = (),
+    extra_responses: tuple[int, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare an API operation. The view receives `body=` and/or `query=` as validated models."""
+    """Declare an API operation. The view receives `body=` and/or `query=` as validated models;
+    `extra_responses` are other success statuses it may answer (202 for work kept for later)."""
     OPERATIONS.append(Operation(method.upper(), path, summary, body, query, response, status,
-                                many, auth, tag))
+                                many, auth, tag, extra_responses=tuple(extra_responses),
+                                media_types=tuple(media_types)))
 
     def wrap(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
@@ -65,10 +71,26 @@ def operation(
     return wrap
 
 
+def refuse_nul(data: Any, where: str = "") -> None:
+    """A NUL character can be stored by neither database's text (PostgreSQL refuses it): refuse
+    it by name here rather than fail on the way in."""
+    if isinstance(data, str):
+        if "\x00" in data:
+            raise ApiError("invalid_request", f"{where or 'body'}: contains a NUL character")
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            refuse_nul(str(key), where or "body")
+            refuse_nul(value, f"{where}.{key}" if where else str(key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            refuse_nul(value, f"{where}.{i}" if where else str(i))
+
+
 def parse_body(model: type[BaseModel]) -> Any:
     data = request.get_json(force=True, silent=True)
     if not isinstance(data, dict):
         raise ApiError("invalid_json", "the body must be a JSON object (Content-Type: application/json)")
+    refuse_nul(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -76,7 +98,12 @@ def parse_body(model: type[BaseModel]) -> Any:
 
 
 def parse_query(model: type[BaseModel]) -> Any:
+    repeated = sorted(k for k, values in request.args.lists() if len(values) > 1)
+    if repeated:  # taking one of them silently would answer another question than was asked
+        raise ApiError("invalid_request", f"{repeated[0]}: give it once, not "
+                       f"{len(request.args.getlist(repeated[0]))} times")
     data = {k: v for k, v in request.args.items()}
+    refuse_nul(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -135,7 +162,13 @@ def build_spec(base_url: str) -> dict[str, Any]:
             ok = {"description": "OK", "content": {"application/json": {"schema": schema}}}
         else:
             ok = {"description": "OK"}
-        item["responses"] = {str(op.status): ok,
+        for media_type in op.media_types:
+            ok.setdefault("content", {})[media_type] = {"schema": {"type": "string"}}
+        for code in op.extra_responses:
+            item.setdefault("responses", {})[str(code)] = {
+                "description": "Accepted, applied later",
+                "content": {"application/json": {"schema": {"type": "object"}}}}
+        item["responses"] = {**item.get("responses", {}), str(op.status): ok,
                              "4XX": {"description": "What was wrong with the request",
                                      "content": {"application/json": {"schema": error_ref}}}}
         if op.auth == "secret":

@@ -13,6 +13,7 @@ from core.errors import ApiError
 from core.ingest import IngestContext, apply, find_conversion, lock_origin
 from core.money import Money
 from core.programs import by_publishable_key, domain_allowed
+from core.ratelimit import CLICK_LIMIT, limiter
 from core.schemas import ClickIn, ClickOut, ConversionOut, LeadIn, RefundIn, SaleIn
 from core.conversions import conversion_out
 from core.web.apiutil import current_program, ok, retrying
@@ -28,8 +29,8 @@ def recorder():  # type: ignore[no-untyped-def]
 
 
 def client_ip() -> str | None:
-    """The visitor's address; behind a proxy, run gunicorn with --forwarded-allow-ips so
-    Werkzeug's ProxyFix-like handling fills remote_addr."""
+    """The visitor's address. Behind reverse proxies, set TOUCHPOINT_TRUSTED_PROXIES to their
+    number so Werkzeug's ProxyFix takes it from X-Forwarded-For (see core/__init__.py)."""
     return request.remote_addr
 
 
@@ -66,6 +67,7 @@ def click_preflight():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/click")
+@limiter.limit(CLICK_LIMIT)  # per client address, shared by every worker and server
 @operation("POST", "/api/v1/track/click", "Record a click from a storefront (public; CORS for the "
            "program's domains)", body=ClickIn, response=ClickOut, auth="publishable", tag="tracking")
 def track_click(body: ClickIn):  # type: ignore[no-untyped-def]
@@ -161,8 +163,8 @@ def _has_payment(ctx: IngestContext, subscription_id: str, order_id: str) -> boo
 
 @bp.post("/refund")
 @operation("POST", "/api/v1/track/refund", "Refund part or all of an order (an Idempotency-Key "
-           "header or refund_id makes retries safe)", body=RefundIn, response=ConversionOut,
-           tag="tracking")
+           "header or refund_id makes retries safe); 202 when its sale has not arrived yet",
+           body=RefundIn, response=ConversionOut, tag="tracking", extra_responses=(202,))
 def track_refund(body: RefundIn):  # type: ignore[no-untyped-def]
     key = body.refund_id or request.headers.get("Idempotency-Key")
     occurred_at = _when(body.occurred_at)
