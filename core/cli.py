@@ -181,7 +181,9 @@ def jobs() -> None:
     pass
 
 
-@jobs.command("run", help="Approve commissions past their holding period; retry failed deliveries.")
+@jobs.command("run", help="Approve commissions past their holding period, apply stored and retry "
+                          "failed deliveries, create scheduled payouts and send outgoing webhooks. "
+                          "Run it from cron every few minutes.")
 @click.option("--json", "as_json", is_flag=True)
 def jobs_run(as_json: bool) -> None:
     from core import jobs as job_ops
@@ -203,7 +205,7 @@ def backfill(source_id: str, since: datetime, as_json: bool) -> None:
     with app.app_context():
         try:
             result = backfill_ops.run(source_id, since.replace(tzinfo=timezone.utc),
-                                      progress=not as_json and sys.stderr.isatty() or True)
+                                      progress=not as_json and sys.stderr.isatty())
         except backfill_ops.BackfillError as exc:
             raise click.ClickException(str(exc)) from None
     _echo(result, as_json, "\n".join(f"{k}: {v}" for k, v in result.items()))

@@ -41,6 +41,9 @@ class Settings:
     shopify_api_secret: str | None = None
     var_dir: Path = field(default_factory=lambda: Path("var"))
     testing: bool = False
+    # Reverse proxies in front of Touchpoint whose X-Forwarded-For/-Proto/-Host to believe:
+    # without it every visitor has the proxy's address (one rate-limit counter, one IP hash).
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
@@ -52,6 +55,7 @@ class Settings:
             "shopify_api_key": os.environ.get("SHOPIFY_API_KEY") or None,
             "shopify_api_secret": os.environ.get("SHOPIFY_API_SECRET") or None,
             "var_dir": var_dir,
+            "trusted_proxies": int(os.environ.get("TOUCHPOINT_TRUSTED_PROXIES") or 0),
         }
         values.update(overrides)
         if not values.get("secret_key"):

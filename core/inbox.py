@@ -16,6 +16,7 @@ answered delivery: rows still `received` are applied by the source's next delive
 from __future__ import annotations
 
 import json
+import threading
 import time
 import traceback
 from datetime import datetime, timezone
@@ -25,6 +26,7 @@ from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import select
 
+from core import privacy
 from core.connectors import Connector, Delivery
 from core.events import PersonalDataErasure, PersonalDataRequest
 from core.db import Database
@@ -53,6 +55,9 @@ def receive(db: Database, connector: Connector, source: Source, delivery: Delive
 
 
 def _store(db: Database, source: Source, delivery: Delivery) -> tuple[int, str, bool]:
+    # A visitor's IP address in a payload (a shop's `browser_ip`) is dropped before storing, for
+    # webhooks and backfills alike: none is ever stored.
+    delivery = privacy.without_addresses(delivery)
     key = delivery.delivery_id[:255]
     try:
         with db.write() as s:
@@ -76,9 +81,11 @@ def _status(db: Database, row_id: int) -> str:
         return s.exec(select(WebhookDelivery.status).where(WebhookDelivery.id == row_id)).one()
 
 
-def drain(db: Database, connector: Connector, source_id: str) -> int:
-    """Apply the source's stored deliveries unless another request already is; returns how many."""
-    deadline = time.monotonic() + DRAIN_SECONDS
+def drain(db: Database, connector: Connector, source_id: str,
+          seconds: float = DRAIN_SECONDS) -> int:
+    """Apply the source's stored deliveries unless another request already is; returns how many.
+    After `seconds` with deliveries still waiting, a thread of this worker goes on with them."""
+    deadline = time.monotonic() + seconds
     done = 0
     while time.monotonic() < deadline:
         with db.try_lock(f"inbox:{source_id}") as mine:
@@ -93,7 +100,35 @@ def drain(db: Database, connector: Connector, source_id: str) -> int:
         # delivery to us: look once more, now that the lock is free.
         if not _waiting(db, source_id):
             return done
+    _continue_in_background(db, connector, source_id)
     return done
+
+
+_continuing: set[str] = set()
+_continuing_guard = threading.Lock()
+
+
+def _continue_in_background(db: Database, connector: Connector, source_id: str) -> None:
+    """The request has drained its share (its answer must not wait longer, nor the server's
+    worker timeout strike), the backlog is not done: one thread per source and process drains
+    the rest, under the same lock, so it never waits for the source's next delivery."""
+    with _continuing_guard:
+        if source_id in _continuing:
+            return
+        _continuing.add(source_id)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def run() -> None:
+        try:
+            with app.app_context():
+                drain(db, connector, source_id, seconds=float("inf"))
+        except Exception:  # noqa: BLE001 - what is left stays stored for `touchpoint jobs run`
+            app.logger.exception("background drain of %s stopped", source_id)
+        finally:
+            with _continuing_guard:
+                _continuing.discard(source_id)
+
+    threading.Thread(target=run, name=f"drain-{source_id}", daemon=True).start()
 
 
 def _waiting(db: Database, source_id: str) -> bool:

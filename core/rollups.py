@@ -13,7 +13,7 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Integer, delete, func, insert, select
+from sqlalchemy import Integer, delete, func, insert, literal_column, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -145,8 +145,15 @@ def _live(conn: Any, program_id: str, group_by: str, lo: datetime, hi: datetime,
         q = q.join(PartnerTag, PartnerTag.partner_id == Click.partner_id)
     if partner_id:
         q = q.where(Click.partner_id == partner_id)
+    grouping = key
+    if group_by == "partner" and conn.dialect.name == "sqlite":
+        # A window is at most a day: read its range of the program's covering index and sort.
+        # Grouping by the bare column, SQLite's planner would rather skip-scan the partner index
+        # once per partner to save that sort, ten times slower at a thousand partners; the
+        # unary + (SQLite's documented way) keeps it off an index for the grouping.
+        grouping = literal_column("+click.partner_id")
     rows = []
-    for k, n, u in conn.execute(q.group_by(key)):
+    for k, n, u in conn.execute(q.group_by(grouping)):
         if group_by in ("day", "week", "month"):
             k = date.fromisoformat(k)
         rows.append((k, int(n), int(u or 0)))

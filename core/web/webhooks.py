@@ -1,5 +1,5 @@
 """/webhooks/<platform>[/<source_id>]: find the source, let the connector verify the signature,
-store the delivery and apply it in one transaction, and answer 200 once that is committed.
+store the delivery (committed before the answer), then apply it (see `core.inbox`).
 
 Verification comes before storage: a forged request changes nothing. Processing errors do not
 change the answer (the delivery is stored; `touchpoint jobs run` retries it), so a platform never
@@ -48,7 +48,7 @@ def _receive(platform: str, source_id: str | None):  # type: ignore[no-untyped-d
         raise ApiError("invalid_signature", str(exc) or "the signature does not match", 401) from None
     except BadPayload as exc:
         raise ApiError("bad_payload", str(exc) or "the body cannot be parsed", 400) from None
-    # Stored and applied in one transaction; the answer follows the commit.
+    # Answered once stored (committed); applied by this request or the one draining the source.
     status, created = inbox.receive(db, connector, source, delivery)
     body_out = {"received": True, "status": status, "duplicate": not created}
     if source.status != "active":

@@ -16,8 +16,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_index("ix_clickdaily_day", "clickdaily",
+                    ["program_id", "day", "partner_id", "campaign", "clicks", "unique_clicks"])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_clickdaily_day", table_name="clickdaily")

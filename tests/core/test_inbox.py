@@ -4,6 +4,7 @@ applied by that request, a batch with a bad delivery still applies the others, a
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -90,3 +91,18 @@ def test_a_delivery_left_received_is_applied_by_the_next_one(app, shop):
         assert inbox.receive(db, fake, source, delivery(2)) == ("processed", True)
         assert inbox.receive(db, fake, source, delivery(1)) == ("processed", False)
     assert statuses(app) == {"d1": "processed", "d2": "processed"}
+
+
+def test_a_backlog_left_at_the_time_limit_is_drained_in_the_background(app, shop):
+    with app.app_context():
+        db = get_db()
+        with db.session() as s:
+            source = s.get(Source, shop.source["id"])
+        for n in range(3):
+            inbox._store(db, source, delivery(n))
+        # The request's time is up at once: a thread of this process takes the backlog.
+        assert inbox.drain(db, fake, source.id, seconds=0) == 0
+        deadline = time.monotonic() + 20
+        while set(statuses(app).values()) != {"processed"} and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert statuses(app) == {"d0": "processed", "d1": "processed", "d2": "processed"}
