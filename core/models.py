@@ -181,13 +181,8 @@ class ClickDaily(SQLModel, table=True):
     """Clicks of one closed UTC day per partner and campaign (see `core.rollups`). Only days in
     `ClickDay` are summed here; a click recorded later for such a day drops both."""
 
-    __table_args__ = (
-        Index("ix_clickdaily_partner", "program_id", "partner_id", "day", "clicks", "unique_clicks"),
-        # A period of days across every partner (the report by partner, campaign or tag) reads
-        # this range and nothing else; the primary key's index would fetch each row besides.
-        Index("ix_clickdaily_day", "program_id", "day", "partner_id", "campaign", "clicks",
-              "unique_clicks"),
-    )
+    __table_args__ = (Index("ix_clickdaily_partner", "program_id", "partner_id", "day",
+                            "clicks", "unique_clicks"),)
 
     program_id: str = Field(foreign_key="program.id", primary_key=True)
     day: str = Field(primary_key=True)  # YYYY-MM-DD, UTC

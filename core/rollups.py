@@ -75,11 +75,11 @@ def ensure_rolled(s: Session, program_id: str, days: list[date]) -> int:
                          "clicks": int(n), "unique_clicks": int(u or 0)} for pid, camp, n, u in rows])
         except IntegrityError:
             pass  # another worker rolled this day up at the same time
-    if bind.dialect.name == "sqlite":
-        # The planner's statistics may date from when the rollup was empty; stale, they make it
-        # scan instead of seek (seconds instead of milliseconds). New days are rare: refresh.
-        with bind.begin() as conn:
-            conn.exec_driver_sql("ANALYZE clickdaily")
+    # The planner's statistics may date from when the rollup was empty; stale, they make it
+    # scan instead of seek, or read the day index for one partner's trend (SQLite and PostgreSQL
+    # alike; autovacuum would catch up only later). New days are rare: refresh them now.
+    with bind.begin() as conn:
+        conn.exec_driver_sql("ANALYZE clickdaily")
     return len(missing)
 
 
