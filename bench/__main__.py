@@ -10,7 +10,6 @@ import argparse
 import hashlib
 import hmac
 import json
-import os
 import statistics
 import tempfile
 import threading

@@ -515,15 +515,14 @@ def on_sale(ctx: IngestContext, e: ev.Sale) -> list[Conversion]:
             settle(ctx, conv, waiting)
         s.flush()
         return [conv, *follow_earlier(ctx, conv, customer)]
-    else:
-        # The same payment again, perhaps with what the first notice lacked (a subscription id,
-        # a customer, referral evidence): fill the gaps, never overwrite.
-        if conv.customer_id is None and customer is not None:
-            conv.customer_id = customer.id
-        if conv.subscription_id is None and e.subscription_id:
-            conv.subscription_id = e.subscription_id
-        if conv.partner_id is None and not e.referral.is_empty():
-            _decide(ctx, conv, customer, e.referral, e.email, e)
+    # The same payment again, perhaps with what the first notice lacked (a subscription id,
+    # a customer, referral evidence): fill the gaps, never overwrite.
+    if conv.customer_id is None and customer is not None:
+        conv.customer_id = customer.id
+    if conv.subscription_id is None and e.subscription_id:
+        conv.subscription_id = e.subscription_id
+    if conv.partner_id is None and not e.referral.is_empty():
+        _decide(ctx, conv, customer, e.referral, e.email, e)
     refs = learn_aliases(ctx, conv.external_id, [e.order_id, *e.aliases])
     _attach_waiting(ctx, conv, refs)
     ctx.session.flush()
