@@ -92,16 +92,17 @@ class FraudRules(BaseModel):
 
 
 class FraudRulesPatch(Strict):
-    """Only the rules named change; the others keep their setting."""
+    """Only the rules named change; the others keep their setting. JSON types are taken as
+    they are (strict): `0` is not `false`, `20.0` is not `20`, as the OpenAPI document says."""
 
-    self_referral: Optional[bool] = None
-    disposable_email: Optional[bool] = None
-    test_orders: Optional[bool] = None
-    click_flood: Optional[bool] = None
-    click_flood_max_clicks: Optional[int] = Field(default=None, ge=2, le=100_000)
-    click_flood_window_minutes: Optional[int] = Field(default=None, ge=1, le=7 * 24 * 60)
-    fast_conversion: Optional[bool] = None
-    fast_conversion_seconds: Optional[int] = Field(default=None, ge=1, le=24 * 3600)
+    self_referral: Optional[bool] = Field(default=None, strict=True)
+    disposable_email: Optional[bool] = Field(default=None, strict=True)
+    test_orders: Optional[bool] = Field(default=None, strict=True)
+    click_flood: Optional[bool] = Field(default=None, strict=True)
+    click_flood_max_clicks: Optional[int] = Field(default=None, ge=2, le=100_000, strict=True)
+    click_flood_window_minutes: Optional[int] = Field(default=None, ge=1, le=7 * 24 * 60, strict=True)
+    fast_conversion: Optional[bool] = Field(default=None, strict=True)
+    fast_conversion_seconds: Optional[int] = Field(default=None, ge=1, le=24 * 3600, strict=True)
 
 
 class ProgramOut(BaseModel):
@@ -125,10 +126,10 @@ class ProgramOut(BaseModel):
 class ProgramPatch(Strict):
     name: Optional[str] = Field(default=None, min_length=1, max_length=200)
     attribution_model: Optional[AttributionModel] = None
-    attribution_window_days: Optional[int] = Field(default=None, ge=1, le=3650)
-    cookie_days: Optional[int] = Field(default=None, ge=1, le=3650)
-    promo_code_priority: Optional[bool] = None
-    hold_days: Optional[int] = Field(default=None, ge=0, le=3650)
+    attribution_window_days: Optional[int] = Field(default=None, ge=1, le=3650, strict=True)
+    cookie_days: Optional[int] = Field(default=None, ge=1, le=3650, strict=True)
+    promo_code_priority: Optional[bool] = Field(default=None, strict=True)
+    hold_days: Optional[int] = Field(default=None, ge=0, le=3650, strict=True)
     allowed_domains: Optional[list[str]] = None
     payout_minimum: Optional[int] = Field(default=None, ge=0, le=10**12, strict=True)
     payout_schedule: Optional[PayoutSchedule] = None
