@@ -26,6 +26,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def page_app(db_url: str, tmp_path: Any, connectors: tuple) -> tuple[Any, int, str]:
+    """(app, port, base URL) of an app for pages served on a free port, under the test host that
+    Chromium maps to loopback."""
+    from core import make_app
+
+    port = free_port()
+    base = f"http://touchpoint.test:{port}"
+    app = make_app({"database_url": db_url, "secret_key": "browser-key", "base_url": base,
+                    "var_dir": tmp_path, "testing": True}, connectors)
+    return app, port, base
+
+
 @contextmanager
 def serving(wsgi_app: Any, port: int) -> Iterator[None]:
     server = make_server("127.0.0.1", port, wsgi_app, threaded=True)

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core import make_app
-from tests.browser import chromium, free_port, needs_chromium, serving
+from tests.browser import chromium, needs_chromium, page_app, serving
 from tests.core.test_journeys import click, sale, set_click_time
 from tests.core.web.test_admin import PASSWORD, make_user
 from tests.factories import new_program
@@ -26,10 +25,7 @@ DESKTOP = {"width": 1280, "height": 900}
 
 @pytest.fixture
 def site(db_url, tmp_path):
-    port = free_port()
-    base = f"http://touchpoint.test:{port}"
-    app = make_app({"database_url": db_url, "secret_key": "browser-key", "base_url": base,
-                    "var_dir": tmp_path, "testing": True}, (fake,))
+    app, port, base = page_app(db_url, tmp_path, (fake,))
     api = new_program(app, name="Acme Outfitters")
     api.email = make_user(app, api.program_id)
     api.ann = api.partner("Ann", key="ann", tags=["vip"])

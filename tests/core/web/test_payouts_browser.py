@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from core import make_app
 from core.jobs import run_due
-from tests.browser import chromium, free_port, needs_chromium, serving
+from tests.browser import chromium, needs_chromium, page_app, serving
 from tests.core.web.test_admin import make_user
 from tests.core.web.test_pages_browser import DESKTOP, PHONE, SHOTS, sign_in
 from tests.factories import new_program
@@ -24,10 +23,7 @@ NOW = datetime.now(timezone.utc)
 
 @pytest.fixture
 def site(db_url, tmp_path):
-    port = free_port()
-    base = f"http://touchpoint.test:{port}"
-    app = make_app({"database_url": db_url, "secret_key": "browser-key", "base_url": base,
-                    "var_dir": tmp_path, "testing": True}, (fake,))
+    app, port, base = page_app(db_url, tmp_path, (fake,))
     api = new_program(app, name="Acme Outfitters")
     api.email = make_user(app, api.program_id)
     api.ann = api.partner("Ann", key="ann")

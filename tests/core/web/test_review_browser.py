@@ -7,8 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from core import make_app
-from tests.browser import chromium, free_port, needs_chromium, serving
+from tests.browser import chromium, needs_chromium, page_app, serving
 from tests.core.fraud.steps import buy, earnings
 from tests.core.test_journeys import click, set_click_time
 from tests.core.web.test_admin import make_user
@@ -22,10 +21,7 @@ NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 @pytest.fixture
 def site(db_url, tmp_path):
-    port = free_port()
-    base = f"http://touchpoint.test:{port}"
-    app = make_app({"database_url": db_url, "secret_key": "browser-key", "base_url": base,
-                    "var_dir": tmp_path, "testing": True}, (fake,))
+    app, port, base = page_app(db_url, tmp_path, (fake,))
     api = new_program(app, name="Acme Outfitters")
     api.email = make_user(app, api.program_id)
     api.ann = api.ok("post", "/api/v1/partners", {"name": "Ann Lee", "email": "ann.lee@gmail.com",
