@@ -225,6 +225,24 @@ class Row:
                 return value
         return None
 
+    def partner(self, email: str, key: str | None = None, email_required: bool = True) -> PartnerRef:
+        """The partner the row names by its email column (and referral code column)."""
+        return PartnerRef(self.email(email, required=email_required),
+                          self.text(key) if key else None, self.header(email),
+                          self.header(key) if key else None)
+
+    def customer(self, id_column: str, email_column: str, missing: str, partner_email: str,
+                 partner_key: str) -> ImportedCustomer:
+        """A referred customer known by an id or an email (`missing` says so when the row has
+        neither), and the partner named by its email and referral code columns."""
+        customer_id, email = self.text(id_column), self.email(email_column)
+        if customer_id is None and email is None:
+            raise self.fail(id_column, missing)
+        return ImportedCustomer(row=self.number, source_id=self.text("id"),
+                                partner=self.partner(partner_email, partner_key),
+                                customer_id=customer_id, email=email,
+                                created_at=self.time("created_at"))
+
     def email(self, name: str, required: bool = False) -> str | None:
         value = self.need(name) if required else self.text(name)
         if value is None:

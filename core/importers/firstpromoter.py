@@ -22,7 +22,7 @@ reversed.
 from __future__ import annotations
 
 from core.importers.common import (
-    ImportedCommission, ImportedCustomer, ImportedPartner, Importer, Layout, PartnerRef, Row, col,
+    ImportedCommission, ImportedCustomer, ImportedPartner, Importer, Layout, Row, col,
     full_name,
 )
 
@@ -80,14 +80,8 @@ def promoter(row: Row) -> ImportedPartner:
 
 
 def referral(row: Row) -> ImportedCustomer:
-    uid, email = row.text("uid"), row.email("email")
-    if uid is None and email is None:
-        raise row.fail("uid", "a referral needs a uid or an email")
-    return ImportedCustomer(
-        row=row.number, source_id=row.text("id"),
-        partner=PartnerRef(row.email("promoter_email", required=True), row.text("ref_id"),
-                           row.header("promoter_email"), row.header("ref_id")),
-        customer_id=uid, email=email, created_at=row.time("created_at"))
+    return row.customer("uid", "email", "a referral needs a uid or an email",
+                        "promoter_email", "ref_id")
 
 
 def commission(row: Row) -> ImportedCommission:
@@ -97,8 +91,7 @@ def commission(row: Row) -> ImportedCommission:
         status = "paid"
     return ImportedCommission(
         row=row.number, source_id=row.need("id"),
-        partner=PartnerRef(row.email("promoter_email", required=True), None,
-                           row.header("promoter_email")),
+        partner=row.partner("promoter_email"),
         customer_id=row.text("referral_uid"), customer_email=row.email("referral_email"),
         commission=row.money("amount", currency, required=True),  # type: ignore[arg-type]
         status=status, occurred_at=row.time("created_at", required=True),  # type: ignore[arg-type]

@@ -63,8 +63,7 @@ REWARDS = Layout("commissions", (
 
 
 def _partner_ref(row: Row) -> PartnerRef:
-    ref = PartnerRef(row.email("partner_email"), row.text("partner_key"),
-                     row.header("partner_email"), row.header("partner_key"))
+    ref = row.partner("partner_email", "partner_key", email_required=False)
     if ref.email is None and ref.key is None:
         raise row.fail("partner_key", "names no partner (give a partner key or partner email)")
     return ref

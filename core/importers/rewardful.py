@@ -21,7 +21,7 @@ units when a file has them instead.
 from __future__ import annotations
 
 from core.importers.common import (
-    ImportedCommission, ImportedCustomer, ImportedPartner, Importer, Layout, PartnerRef, Row, col,
+    ImportedCommission, ImportedCustomer, ImportedPartner, Importer, Layout, Row, col,
     full_name,
 )
 from core.money import Money
@@ -76,16 +76,9 @@ def affiliate(row: Row) -> ImportedPartner:
 
 
 def referral(row: Row) -> ImportedCustomer:
-    customer_id, email = row.text("customer_id"), row.email("customer_email")
-    if customer_id is None and email is None:
-        raise row.fail("customer_id", "a referral needs a Stripe customer id or a customer email")
-    return ImportedCustomer(row=row.number, source_id=row.text("id"),
-                            partner=PartnerRef(row.email("affiliate_email", required=True),
-                                               row.text("affiliate_token"),
-                                               row.header("affiliate_email"),
-                                               row.header("affiliate_token")),
-                            customer_id=customer_id, email=email,
-                            created_at=row.time("created_at"))
+    return row.customer("customer_id", "customer_email",
+                        "a referral needs a Stripe customer id or a customer email",
+                        "affiliate_email", "affiliate_token")
 
 
 def _amount(row: Row, name: str, currency: str, required: bool = False) -> Money | None:
@@ -101,8 +94,7 @@ def commission(row: Row) -> ImportedCommission:
     assert amount is not None  # required: an empty cell raised ImportFailed
     return ImportedCommission(
         row=row.number, source_id=row.need("id"),
-        partner=PartnerRef(row.email("affiliate_email", required=True), None,
-                           row.header("affiliate_email")),
+        partner=row.partner("affiliate_email"),
         customer_id=row.text("customer_id"), customer_email=row.email("customer_email"),
         commission=amount, status=row.choice("state", STATES),
         occurred_at=row.time("created_at", required=True),  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ the writer posts against the partner's approved balance, netted at the next payo
 from __future__ import annotations
 
 from core.importers.common import (
-    ImportedCommission, ImportedCustomer, ImportedPartner, Importer, Layout, PartnerRef, Row, col,
+    ImportedCommission, ImportedCustomer, ImportedPartner, Importer, Layout, Row, col,
     full_name,
 )
 
@@ -82,14 +82,8 @@ def partner(row: Row) -> ImportedPartner:
 
 
 def customer(row: Row) -> ImportedCustomer:
-    customer_id, email = row.text("customer_id"), row.email("email")
-    if customer_id is None and email is None:
-        raise row.fail("customer_id", "a customer needs a customer id or an email")
-    return ImportedCustomer(
-        row=row.number, source_id=row.text("id"),
-        partner=PartnerRef(row.email("partner_email", required=True), row.text("partner_link"),
-                           row.header("partner_email"), row.header("partner_link")),
-        customer_id=customer_id, email=email, created_at=row.time("created_at"))
+    return row.customer("customer_id", "email", "a customer needs a customer id or an email",
+                        "partner_email", "partner_link")
 
 
 def commission(row: Row) -> ImportedCommission:
@@ -104,8 +98,7 @@ def commission(row: Row) -> ImportedCommission:
     status = row.choice("status", STATUSES)
     return ImportedCommission(
         row=row.number, source_id=row.need("id"),
-        partner=PartnerRef(row.email("partner_email", required=True), None,
-                           row.header("partner_email")),
+        partner=row.partner("partner_email"),
         customer_id=row.text("customer_id"), customer_email=row.email("customer_email"),
         commission=amount, status=status,
         occurred_at=row.time("created_at", required=True),  # type: ignore[arg-type]
