@@ -11,11 +11,12 @@ import hashlib
 import hmac
 import json
 import statistics
+import shutil
 import tempfile
 import threading
 import time
 import http.client
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
@@ -139,61 +140,96 @@ def post_all(port: int, path: str, bodies: list[bytes], secret: str, concurrency
     return time.perf_counter() - start, errors[0]
 
 
-def run_backend(label: str, url: str, args: argparse.Namespace, workdir: Path) -> None:
-    suffix = "" if label == "sqlite" else "_pg"
+def build(url: str, args: argparse.Namespace) -> dict[str, Any]:
     from core import migrate
     from core.db import make_engine
+    from core.jobs import refresh_statistics
 
-    console.rule(f"[bold]{label}")
     migrate.upgrade(url)
     engine = make_engine(url)
     t = time.perf_counter()
     info = generate.build(engine, clicks=args.clicks, conversions=args.conversions,
                           progress=lambda m: console.log(m))
-    from core.jobs import refresh_statistics
-
     refresh_statistics(engine)  # what `touchpoint jobs run` does on a live system
     engine.dispose()
     console.log(f"data built in {time.perf_counter() - t:.0f} s")
+    return info
+
+
+def run_backend(label: str, url: str, args: argparse.Namespace, workdir: Path) -> None:
+    suffix = "" if label == "sqlite" else "_pg"
+    console.rule(f"[bold]{label}")
+    kept = Path(args.keep) / f"{args.clicks}-{args.conversions}" if args.keep and label == "sqlite" else None
+    if kept is not None and (kept / "info.json").exists():
+        # A copy of data built by an earlier run: a quicker look while changing the code.
+        shutil.copy(kept / "bench.db", workdir / "bench.db")
+        info = json.loads((kept / "info.json").read_text())
+        info["now"] = datetime.fromisoformat(info["now"])
+    else:
+        info = build(url, args)
+        if kept is not None:
+            kept.mkdir(parents=True, exist_ok=True)
+            shutil.copy(workdir / "bench.db", kept / "bench.db")
+            (kept / "info.json").write_text(json.dumps(info, default=str))
     secret_key, whsec = "bench-secret-key", "whsec_bench"
     stripe_source(url, info["sources"]["stripe"], secret_key, whsec)
     env = {"DATABASE_URL": url, "TOUCHPOINT_SECRET_KEY": secret_key,
            "TOUCHPOINT_VAR_DIR": str(workdir), "TOUCHPOINT_BASE_URL": "http://127.0.0.1"}
 
-    # Redirect: Touchpoint and a bare Flask redirect under the same gunicorn settings, one run.
-    tp_port, bare_port = servers.free_port(), servers.free_port()
+    wanted = set(args.only or ("redirect", "ingest", "reports"))
+    rss = None
+    with servers.serve(servers.touchpoint(tp_port := servers.free_port()), tp_port, env) as proc:
+        if "redirect" in wanted:
+            measure_redirect(tp_port, info, args, suffix)
+        if "ingest" in wanted:
+            measure_ingest(tp_port, url, info, args, suffix)
+        rss = servers.worker_rss_mb(proc.pid)
+    if "reports" in wanted:
+        measure_reports(url, info, suffix)
+    emit(f"worker_rss_mb{suffix}", rss, "MB")
+
+
+def measure_redirect(tp_port: int, info: dict[str, Any], args: argparse.Namespace, suffix: str) -> None:
+    """Touchpoint and a bare Flask redirect under the same gunicorn settings, one run."""
+    bare_port = servers.free_port()
     link = info["link_keys"][1]
     with servers.serve(servers.bare(bare_port), bare_port, {}):
         servers.wrk(f"http://127.0.0.1:{bare_port}/r/{link}", 2)
         bare = servers.wrk(f"http://127.0.0.1:{bare_port}/r/{link}", args.seconds)
-    with servers.serve(servers.touchpoint(tp_port), tp_port, env) as proc:
-        servers.wrk(f"http://127.0.0.1:{tp_port}/r/{link}", 2)
-        tp = servers.wrk(f"http://127.0.0.1:{tp_port}/r/{link}", args.seconds)
-        if tp["errors"]:
-            raise SystemExit(f"redirect answered {tp['errors']:.0f} non-3xx responses")
-        emit(f"redirect_ratio{suffix}", tp["rps"] / bare["rps"], "ratio")
-        emit(f"redirect_p99_ms{suffix}", tp["p99_ms"], "ms")
-        console.log(f"redirect {tp['rps']:.0f}/s vs bare Flask {bare['rps']:.0f}/s")
+    servers.wrk(f"http://127.0.0.1:{tp_port}/r/{link}", 2)
+    tp = servers.wrk(f"http://127.0.0.1:{tp_port}/r/{link}", args.seconds)
+    if tp["errors"]:
+        raise SystemExit(f"redirect answered {tp['errors']:.0f} non-3xx responses")
+    emit(f"redirect_ratio{suffix}", tp["rps"] / bare["rps"], "ratio")
+    emit(f"redirect_p99_ms{suffix}", tp["p99_ms"], "ms")
+    console.log(f"redirect {tp['rps']:.0f}/s vs bare Flask {bare['rps']:.0f}/s")
 
-        # Ingest: signed Stripe deliveries through HTTP to attributed conversions with ledger.
-        clicks = click_ids(url, 500)
-        path = f"/webhooks/stripe/{info['sources']['stripe']}"
-        warm = stripe_bodies(50, clicks)
-        post_all(tp_port, path, [b.replace(b"_bench_", b"_warm_") for b in warm], whsec)
-        bodies = stripe_bodies(args.events, clicks)
-        start = time.perf_counter()
-        _, errors = post_all(tp_port, path, bodies, whsec)
-        if errors:
-            raise SystemExit(f"{errors} webhook deliveries failed")
-        wait_applied(url)  # answered once stored: the clock stops when all are applied
-        seconds = time.perf_counter() - start
-        emit(f"ingest_stripe_events_per_s{suffix}", len(bodies) / seconds, "events/s")
-        rss = servers.worker_rss_mb(proc.pid)
+
+def measure_ingest(tp_port: int, url: str, info: dict[str, Any], args: argparse.Namespace,
+                   suffix: str) -> None:
+    """Signed Stripe deliveries through HTTP to attributed conversions with ledger entries."""
+    clicks = click_ids(url, 500)
+    path = f"/webhooks/stripe/{info['sources']['stripe']}"
+    whsec = "whsec_bench"
+    warm = stripe_bodies(50, clicks)
+    post_all(tp_port, path, [b.replace(b"_bench_", b"_warm_") for b in warm], whsec)
+    wait_applied(url)
+    bodies = stripe_bodies(args.events, clicks)
+    start = time.perf_counter()
+    _, errors = post_all(tp_port, path, bodies, whsec)
+    if errors:
+        raise SystemExit(f"{errors} webhook deliveries failed")
+    wait_applied(url)  # answered once stored: the clock stops when all are applied
+    seconds = time.perf_counter() - start
+    emit(f"ingest_stripe_events_per_s{suffix}", len(bodies) / seconds, "events/s")
     _check_ingested(url, args.events)
 
-    # Reports and the what-if, in-process on the same data.
+
+def measure_reports(url: str, info: dict[str, Any], suffix: str) -> None:
+    """The reports and the what-if, in-process on the same data."""
     from sqlmodel import Session
 
+    from core.db import make_engine
     from core.models import Program
     from core.reports import report
     from core.whatif import replay
@@ -212,7 +248,6 @@ def run_backend(label: str, url: str, args: argparse.Namespace, workdir: Path) -
         emit(f"reattribute_100k_conversions_s{suffix}", time.perf_counter() - t, "s")
         console.log(f"what-if: {out['conversions_changing_partner']} of {out['conversions']} change partner")
     engine.dispose()
-    emit(f"worker_rss_mb{suffix}", rss, "MB")
 
 
 def wait_applied(url: str, timeout: float = 120) -> None:
@@ -263,6 +298,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--no-pg", action="store_true")
+    parser.add_argument("--only", choices=("redirect", "ingest", "reports"), action="append",
+                        help="measure only these (repeatable); the data is built all the same")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="keep the built SQLite data in DIR and start from a copy of it next time")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tp-bench-") as tmp:
         workdir = Path(tmp)

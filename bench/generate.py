@@ -16,7 +16,7 @@ from sqlalchemy import Engine, insert
 from sqlmodel import Session
 
 from core.models import (
-    Click, Conversion, Customer, LedgerEntry, Link, Partner, PartnerTag, Program, Reward, Source,
+    Click, Conversion, Customer, LedgerEntry, Link, Partner, PartnerTag, Reward, Source,
     Touch,
 )
 from core.programs import create_program

@@ -5,6 +5,7 @@ import base64
 import os
 import secrets
 import string
+import time
 
 _ALPHABET = string.ascii_lowercase + string.digits
 
@@ -14,6 +15,16 @@ def new_id(prefix: str, length: int = 16) -> str:
     rather than a loop of `secrets.choice`: ids are made on the click path, where it counts."""
     raw = os.urandom((length * 5 + 7) // 8)
     return f"{prefix}_" + base64.b32encode(raw).decode("ascii").lower()[:length]
+
+
+def new_sortable_id(prefix: str, length: int = 16) -> str:
+    """`prefix_`, the time in milliseconds (12 hex digits), then `length` random base32
+    characters: as unguessable as `new_id`, but ids made later sort later. Rows keyed by them
+    are appended to the end of their B-tree indexes instead of landing on a random page, which
+    halves the cost of a click's insert into a table of a million (docs/performance.md)."""
+    raw = os.urandom((length * 5 + 7) // 8)
+    return f"{prefix}_{time.time_ns() // 1_000_000:012x}" + \
+        base64.b32encode(raw).decode("ascii").lower()[:length]
 
 
 def new_key(length: int = 8) -> str:

@@ -61,8 +61,13 @@ def follow(recorder: ClickRecorder, link: LinkInfo, environ: dict[str, Any]) -> 
 
 
 def usable(link: LinkInfo | None) -> bool:
-    return link is not None and domain_allowed(urlsplit(link.url).hostname,
-                                               list(link.allowed_domains))
+    return link is not None and _points_inside(link.url, link.allowed_domains)
+
+
+@lru_cache(maxsize=4096)
+def _points_inside(url: str, allowed: tuple[str, ...]) -> bool:
+    """Whether a link's URL is on the program's domains, worked out once per URL and domains."""
+    return domain_allowed(urlsplit(url).hostname, list(allowed))
 
 
 class RedirectFastPath:
