@@ -26,4 +26,6 @@ stress: install
 	@$(PY) -m pytest -m stress tests $(PYTEST_ARGS)
 
 bench: install
+	@command -v wrk >/dev/null || { echo "installing Debian's wrk for the redirect figures"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	@$(PY) -m bench $(BENCH_ARGS)
