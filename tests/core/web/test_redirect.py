@@ -94,3 +94,26 @@ def test_click_api_cors_and_errors(app):
                                                              "Access-Control-Request-Method": "POST"})
     assert pre.status_code == 204 and pre.headers["Access-Control-Allow-Methods"] == "POST"
     assert len(clicks(app)) == 1
+
+
+def test_a_returning_browser_keeps_its_visitor_and_ids_sort_by_time(app):
+    """The visitor is read inside the click's INSERT: the earlier click's visitor when the
+    browser sends its `tp_click` cookie, the new click itself otherwise, never another
+    program's visitor."""
+    api = new_program(app)
+    link, _ = make_link(api)
+    other = new_program(app)
+    other_link, _ = make_link(other)
+    other.client.get(f"/r/{other_link['key']}", headers={"User-Agent": CHROME})
+    [foreign] = [c for c in clicks(app) if c.program_id == other.program_id]
+
+    api.client.get(f"/r/{link['key']}", headers={"User-Agent": CHROME})
+    [first] = [c for c in clicks(app) if c.program_id == api.program_id]
+    api.client.set_cookie("tp_click", first.id)
+    api.client.get(f"/r/{link['key']}", headers={"User-Agent": CHROME})
+    api.client.set_cookie("tp_click", foreign.id)
+    api.client.get(f"/r/{link['key']}", headers={"User-Agent": CHROME})
+    mine = [c for c in clicks(app) if c.program_id == api.program_id]
+    assert [c.visitor_id for c in mine] == [first.id, first.id, mine[2].id]
+    made_at = [c.id[4:16] for c in mine]  # the millisecond: clicks made later sort later
+    assert made_at == sorted(made_at)
