@@ -281,6 +281,10 @@ class SaleIn(Strict):
     event: str = Field(default="sale", min_length=1, max_length=100)
     subscription_id: Optional[str] = None
     occurred_at: Optional[datetime] = None
+    # The payment platform's stable id of the card or account paid with (Stripe's
+    # `payment_method_details.card.fingerprint`, say): the self-referral rule holds a sale paid
+    # with the same card as an order the partner placed under their own email.
+    payment_fingerprint: Optional[str] = Field(default=None, min_length=1, max_length=255)
 
     _c = field_validator("currency")(_currency)
 

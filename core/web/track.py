@@ -140,6 +140,7 @@ def track_sale(body: SaleIn):  # type: ignore[no-untyped-def]
         sale = ev.Sale(order_id=body.order_id, amount=Money(body.amount, body.currency),
                        occurred_at=_when(body.occurred_at), customer_id=body.customer_id,
                        email=body.email, event=body.event, subscription_id=body.subscription_id,
+                       payment_fingerprint=body.payment_fingerprint,
                        renewal=bool(body.subscription_id) and _has_payment(ctx, body.subscription_id, body.order_id),
                        referral=ev.Referral(click_id=body.click_id, ref=body.ref,
                                             promo_codes=(body.promo_code,) if body.promo_code else (),

@@ -82,3 +82,21 @@ def test_same_card_as_the_partners_own_order(app, shop):
     assert reason["rule"] == "self_referral" and "order o1" in reason["message"]
     third = order(3, "deals@elsewhere.example", "fp_card_2")
     assert third["status"] == "pending" and third["commission"] == 500
+
+
+def test_same_card_through_the_track_api(app, shop):
+    """A merchant's server sends the card's fingerprint with the sale (`payment_fingerprint`):
+    the same rule, through the public API alone."""
+    first = buy(shop, "o1", ref="ann", email="ann.lee@gmail.com", payment_fingerprint="fp_a")
+    assert first["status"] == "held"
+    second = buy(shop, "o2", ref="ann", email="deals@elsewhere.example", customer="c2",
+                 payment_fingerprint="fp_a", at=T0 + timedelta(minutes=5))
+    assert second["status"] == "held" and second["commission"] == 0
+    assert rules_fired(second["id"], shop) == ["self_referral"]
+    third = buy(shop, "o3", ref="ann", email="deals@elsewhere.example", customer="c3",
+                payment_fingerprint="fp_b", at=T0 + timedelta(minutes=10))
+    assert third["status"] == "pending" and third["commission"] > 0
+    refused = shop.client.post("/api/v1/track/sale", json={
+        "customer_id": "c4", "order_id": "o4", "amount": 100, "currency": "USD",
+        "payment_fingerprint": ""}, headers={"Authorization": f"Bearer {shop.key}"})
+    assert refused.status_code == 400 and "payment_fingerprint" in refused.get_data(as_text=True)
