@@ -103,11 +103,19 @@ def _api_ctx(s) -> IngestContext:  # type: ignore[no-untyped-def]
     return ctx
 
 
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2999
+
+
 def _when(value: datetime | None) -> datetime:
     if value is None:
         return datetime.now(timezone.utc)
     if value.tzinfo is None:
         raise ApiError("invalid_request", "occurred_at: give a time zone (e.g. 2026-01-31T12:00:00Z)")
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        # Attribution windows and hold periods are counted from it: year 2 minus a window is
+        # before year 1, which Python's dates cannot hold (schemathesis found it).
+        raise ApiError("invalid_request", f"occurred_at: must be between {EARLIEST_YEAR} and "
+                                          f"{LATEST_YEAR}")
     return value.astimezone(timezone.utc)
 
 

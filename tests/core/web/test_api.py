@@ -140,3 +140,20 @@ def test_openapi_is_generated_from_routes(app):
     described = {(p, m) for p, ops in paths.items() for m in ops}
     assert rules <= described
     assert "RewardIn" in spec["components"]["schemas"]
+
+
+def test_track_times_outside_any_real_order_are_refused(app):
+    """Year 2 minus a long attribution window is before year 1: refused with a 400 naming
+    `occurred_at`, not a 500 (schemathesis found it), and nothing is recorded."""
+    api = new_program(app)
+    api.ok("patch", "/api/v1/program", {"attribution_window_days": 1970})
+    for path, body in [("/api/v1/track/lead", {"customer_id": "c1"}),
+                       ("/api/v1/track/sale", {"customer_id": "c1", "order_id": "o1",
+                                               "amount": 100, "currency": "USD"}),
+                       ("/api/v1/track/refund", {"order_id": "o1"})]:
+        for when in ("0002-01-14T18:01:00Z", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59Z"):
+            resp = api.client.post(path, json={**body, "occurred_at": when},
+                                   headers={"Authorization": f"Bearer {api.key}"})
+            assert resp.status_code == 400, (path, when, resp.get_data(as_text=True))
+            assert "occurred_at" in resp.get_json()["error"]["message"]
+    assert api.ok("get", "/api/v1/conversions")["data"] == []
