@@ -14,7 +14,7 @@ from core.ingest import IngestContext, apply, find_conversion, lock_origin
 from core.money import Money
 from core.programs import by_publishable_key, domain_allowed
 from core.ratelimit import CLICK_LIMIT, limiter
-from core.schemas import ClickIn, ClickOut, ConversionOut, LeadIn, RefundIn, SaleIn
+from core.schemas import EARLIEST, LATEST, ClickIn, ClickOut, ConversionOut, LeadIn, RefundIn, SaleIn
 from core.conversions import conversion_out
 from core.web.apiutil import current_program, ok, retrying
 from core.web.openapi import operation
@@ -103,19 +103,15 @@ def _api_ctx(s) -> IngestContext:  # type: ignore[no-untyped-def]
     return ctx
 
 
-EARLIEST_YEAR, LATEST_YEAR = 1970, 2999
-
-
 def _when(value: datetime | None) -> datetime:
     if value is None:
         return datetime.now(timezone.utc)
     if value.tzinfo is None:
         raise ApiError("invalid_request", "occurred_at: give a time zone (e.g. 2026-01-31T12:00:00Z)")
-    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+    if not EARLIEST <= value <= LATEST:  # the bounds of a report's period
         # Attribution windows and hold periods are counted from it: year 2 minus a window is
         # before year 1, which Python's dates cannot hold (schemathesis found it).
-        raise ApiError("invalid_request", f"occurred_at: must be between {EARLIEST_YEAR} and "
-                                          f"{LATEST_YEAR}")
+        raise ApiError("invalid_request", "occurred_at: must be between 1970 and 2200")
     return value.astimezone(timezone.utc)
 
 
