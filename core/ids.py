@@ -10,11 +10,15 @@ import time
 _ALPHABET = string.ascii_lowercase + string.digits
 
 
+def _random(length: int) -> str:
+    """`length` random lower-case base32 characters (5 bits each)."""
+    return base64.b32encode(os.urandom((length * 5 + 7) // 8)).decode("ascii").lower()[:length]
+
+
 def new_id(prefix: str, length: int = 16) -> str:
     """`prefix_` plus `length` random base32 characters (80 bits for 16). Base32 of urandom
     rather than a loop of `secrets.choice`: ids are made on the click path, where it counts."""
-    raw = os.urandom((length * 5 + 7) // 8)
-    return f"{prefix}_" + base64.b32encode(raw).decode("ascii").lower()[:length]
+    return f"{prefix}_" + _random(length)
 
 
 def new_sortable_id(prefix: str, length: int = 16) -> str:
@@ -22,9 +26,7 @@ def new_sortable_id(prefix: str, length: int = 16) -> str:
     characters: as unguessable as `new_id`, but ids made later sort later. Rows keyed by them
     are appended to the end of their B-tree indexes instead of landing on a random page, which
     halves the cost of a click's insert into a table of a million (docs/performance.md)."""
-    raw = os.urandom((length * 5 + 7) // 8)
-    return f"{prefix}_{time.time_ns() // 1_000_000:012x}" + \
-        base64.b32encode(raw).decode("ascii").lower()[:length]
+    return f"{prefix}_{time.time_ns() // 1_000_000:012x}" + _random(length)
 
 
 def new_key(length: int = 8) -> str:

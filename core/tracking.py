@@ -114,7 +114,7 @@ def _pg_text(value: Any) -> bytes | None:
 
 
 def _pg_check(result: Any) -> None:
-    if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
+    if result.status != pq.ExecStatus.COMMAND_OK:
         raise psycopg.DatabaseError(result.error_message.decode(errors="replace").strip())
 
 
@@ -231,10 +231,11 @@ class ClickRecorder:
         return conn
 
     def _sync_now(self, conn: Any) -> None:
-        """At most once a second, force what this connection committed to disk."""
+        """At most once a second, force what this SQLite connection committed to disk
+        (PostgreSQL's WAL writer flushes asynchronous commits within 3 x 200 ms by itself)."""
         now = time.monotonic()
-        if not self._sqlite or now - self._local.synced < SYNC_SECONDS:
-            return  # PostgreSQL's WAL writer flushes asynchronous commits within 3 x 200 ms
+        if now - self._local.synced < SYNC_SECONDS:
+            return
         self._local.synced = now
         cur = conn.cursor()
         cur.execute("PRAGMA wal_checkpoint(PASSIVE)")  # fsyncs the WAL, then copies it back

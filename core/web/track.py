@@ -111,7 +111,8 @@ def _when(value: datetime | None) -> datetime:
     if not EARLIEST <= value <= LATEST:  # the bounds of a report's period
         # Attribution windows and hold periods are counted from it: year 2 minus a window is
         # before year 1, which Python's dates cannot hold (schemathesis found it).
-        raise ApiError("invalid_request", "occurred_at: must be between 1970 and 2200")
+        raise ApiError("invalid_request", f"occurred_at: must be between {EARLIEST.year} and "
+                                          f"{LATEST.year}")
     return value.astimezone(timezone.utc)
 
 
