@@ -243,3 +243,21 @@ def test_periods():
     assert period_from_args({"period": "7d", "from": "2026-01-01"}, today=today).days == 7
     assert period_from_args({"period": "custom", "from": "junk"}, today=today).key == "30d"
     assert period_from_args({"from": "2026-02-01", "to": "2026-01-01"}, today=today).key == "30d"
+
+
+def test_custom_periods_outside_1970_2200_fall_back(app, client, shop):
+    """A custom period in year 1 or 9999 is the default period on every page, never a 500:
+    the previous period before year 1 and the API's 1970-2200 bounds would both break."""
+    login(client, shop.email)
+    pages = ["/admin/", "/admin/live.json", "/admin/reports", "/admin/reports.csv",
+             "/admin/conversions", "/admin/conversions.csv", "/admin/partners",
+             f"/admin/partners/{shop.ann['id']}"]
+    for first, last in (("0001-01-01", "0001-01-05"), ("9999-12-01", "9999-12-31"),
+                        ("1969-12-31", "1970-01-02")):
+        for page in pages:
+            resp = client.get(page, query_string={"period": "custom", "from": first, "to": last})
+            assert resp.status_code == 200, (page, first, resp.status_code)
+    from core.web.pages import period_from_args
+
+    assert period_from_args({"from": "0001-01-01", "to": "0001-01-05"}).key == "30d"
+    assert period_from_args({"from": "1970-01-01", "to": "1970-01-05"}).key == "custom"
