@@ -293,7 +293,7 @@ def _check_ingested(url: str, n: int) -> None:
     from sqlalchemy import func, select
 
     from core.db import make_engine
-    from core.models import Conversion, LedgerEntry
+    from core.models import Conversion, LedgerEntry, WebhookDelivery
 
     engine = make_engine(url)
     with engine.connect() as conn:
@@ -302,7 +302,12 @@ def _check_ingested(url: str, n: int) -> None:
         entries = conn.execute(select(func.count()).select_from(LedgerEntry).join(
             Conversion, Conversion.id == LedgerEntry.conversion_id).where(
             Conversion.external_id.like("pi_bench_%"))).scalar()
+        # One batch's deliveries share the processed_at of the statement that marked them.
+        batches = conn.execute(select(func.count(func.distinct(WebhookDelivery.processed_at)))
+                               .where(WebhookDelivery.delivery_key.like("evt_bench_%"))).scalar()
     engine.dispose()
+    console.log(f"ingest: {n} deliveries applied in {batches} transactions "
+                f"({n / max(batches, 1):.1f} per transaction)")
     if convs != n or entries < n:
         raise SystemExit(f"ingest check failed: {convs} attributed conversions, {entries} entries")
 

@@ -20,6 +20,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from core.spool import Spool
+
 
 def normalize_url(url: str) -> str:
     """`postgresql://` and `postgres://` mean psycopg 3 here (SQLAlchemy would pick psycopg2)."""
@@ -137,6 +139,8 @@ class Database:
         on_disk = database if database and database != ":memory:" else None
         self.writers = WriterQueue(on_disk) if on_disk else None
         self.locks = TryLocks(on_disk) if is_sqlite(self.engine) else None
+        # Where the inbox keeps deliveries waiting for SQLite's one writer (`core.spool`).
+        self.spool = Spool(f"{on_disk}.inbox") if on_disk else None
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)

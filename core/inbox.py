@@ -5,13 +5,15 @@ delivery the platform sees answered is never lost, and then drains the source: t
 to find the source's drain lock free applies every stored delivery of that source, oldest first,
 up to BATCH per transaction, while requests arriving meanwhile only store and answer (their
 deliveries are in the drainer's next batch). One commit per batch instead of one per delivery, and
-the program, the source's secrets and the reward rules are read once per batch.
+the program, the source's secrets and the reward rules are read once per batch. On SQLite a
+delivery is stored as a file first (`core.spool`), which the drainer moves into the table: taking
+a delivery then never waits for SQLite's one writer, which the drainer holds.
 
 A batch that fails is rolled back and redone one delivery per transaction (`process`), so a bad
 delivery is marked `failed`, for `touchpoint jobs run` to retry, without holding back the others.
 The same delivery twice is one row, and a processed row is never applied again. A crash loses no
-answered delivery: rows still `received` are applied by the source's next delivery or by
-`touchpoint jobs run`.
+answered delivery: rows still `received` (and files still waiting) are applied by the source's
+next delivery or by `touchpoint jobs run`.
 """
 from __future__ import annotations
 
@@ -45,19 +47,29 @@ PRIVACY_EVENTS = (PersonalDataRequest, PersonalDataErasure)
 def receive(db: Database, connector: Connector, source: Source, delivery: Delivery) -> tuple[str, bool]:
     """Store a verified delivery, then drain its source; returns (status, created). The status
     is `processed` or `failed` once applied, `received` while another request is applying it."""
-    row_id, status, created = _store(db, source, delivery)
+    # A visitor's IP address in a payload (a shop's `browser_ip`) is dropped before storing, for
+    # webhooks and backfills alike: none is ever stored.
+    delivery = privacy.without_addresses(delivery)
+    key = delivery.delivery_id[:255]
+    if db.spool is None:
+        row_id, status, created = _store(db, source, delivery)
+    else:  # SQLite: a file, so taking a delivery never waits for the drainer's transaction
+        found = _lookup(db, source.id, key)
+        if found is None:
+            row_id, status = None, "received"
+            created = db.spool.put(source.id, source.program_id, key, delivery)
+        else:
+            (row_id, status), created = found, False
     if status == "failed":
         return process(db, connector, row_id), created  # a platform's retry: try it again now
     if status == "received":
         drain(db, connector, source.id)
-        status = _status(db, row_id)
+        found = _lookup(db, source.id, key)
+        status = found[1] if found is not None else "received"
     return status, created
 
 
 def _store(db: Database, source: Source, delivery: Delivery) -> tuple[int, str, bool]:
-    # A visitor's IP address in a payload (a shop's `browser_ip`) is dropped before storing, for
-    # webhooks and backfills alike: none is ever stored.
-    delivery = privacy.without_addresses(delivery)
     key = delivery.delivery_id[:255]
     try:
         with db.write() as s:
@@ -72,13 +84,48 @@ def _store(db: Database, source: Source, delivery: Delivery) -> tuple[int, str, 
             s.flush()
             return row.id, "received", True  # type: ignore[return-value]
     except IntegrityError:  # a concurrent worker stored the same delivery first
-        row_id, status = _find(db, source.id, key)
+        row_id, status = _lookup(db, source.id, key)  # type: ignore[misc]
         return row_id, status, False
 
 
-def _status(db: Database, row_id: int) -> str:
+def _move_spooled(db: Database, source_id: str, limit: int = BATCH) -> int:
+    """Move up to `limit` waiting files of the source into the inbox table, in one transaction
+    (the drain lock's holder only); returns how many files were taken. A file whose delivery is
+    already a row (a crash after the commit, or the same delivery after its file was moved) is
+    only removed."""
+    if db.spool is None:
+        return 0
+    items = db.spool.waiting(source_id, limit)
+    if not items:
+        return 0
+    with db.write() as s:
+        stored = set(s.exec(select(WebhookDelivery.delivery_key).where(
+            WebhookDelivery.source_id == source_id,
+            WebhookDelivery.delivery_key.in_([w.key for w in items]))).all())  # type: ignore[attr-defined]
+        s.add_all(WebhookDelivery(
+            program_id=w.program_id, source_id=source_id, delivery_key=w.key, topic=w.topic[:200],
+            headers=w.headers, body=w.body,
+            received_at=datetime.fromtimestamp(w.received_ns / 1e9, timezone.utc))
+            for w in items if w.key not in stored)
+    db.spool.remove(items)
+    return len(items)
+
+
+def move_all_spooled(db: Database) -> int:
+    """Every source's waiting files into the table (`touchpoint jobs run`, after a crash left
+    some with no delivery since to drain them); a source being drained is left to its drainer."""
+    if db.spool is None:
+        return 0
     with db.session() as s:
-        return s.exec(select(WebhookDelivery.status).where(WebhookDelivery.id == row_id)).one()
+        source_ids = s.exec(select(Source.id)).all()
+    moved = 0
+    for source_id in source_ids:
+        if not db.spool.has_waiting(source_id):
+            continue
+        with db.try_lock(f"inbox:{source_id}") as mine:
+            while mine and (n := _move_spooled(db, source_id)):
+                moved += n
+    return moved
 
 
 def drain(db: Database, connector: Connector, source_id: str,
@@ -92,8 +139,9 @@ def drain(db: Database, connector: Connector, source_id: str,
             if not mine:
                 return done
             while time.monotonic() < deadline:
+                moved = _move_spooled(db, source_id)
                 applied = _apply_batch(db, connector, source_id)
-                if not applied:
+                if not applied and not moved:
                     break
                 done += applied
         # A request that stored after our last batch found the lock taken and left its
@@ -132,6 +180,8 @@ def _continue_in_background(db: Database, connector: Connector, source_id: str) 
 
 
 def _waiting(db: Database, source_id: str) -> bool:
+    if db.spool is not None and db.spool.has_waiting(source_id):
+        return True
     with db.session() as s:
         return s.exec(select(func.count()).select_from(WebhookDelivery).where(
             WebhookDelivery.source_id == source_id, WebhookDelivery.status == "received")).one() > 0
@@ -170,11 +220,12 @@ def _apply_batch(db: Database, connector: Connector, source_id: str) -> int:
     return len(ids)
 
 
-def _find(db: Database, source_id: str, key: str) -> tuple[int, str]:
+def _lookup(db: Database, source_id: str, key: str) -> tuple[int, str] | None:
+    """(row id, status) of the stored delivery, None while it is not a row (or not received)."""
     with db.session() as s:
-        return tuple(s.exec(select(WebhookDelivery.id, WebhookDelivery.status).where(  # type: ignore[return-value]
-            WebhookDelivery.source_id == source_id,
-            WebhookDelivery.delivery_key == key)).one())
+        row = s.exec(select(WebhookDelivery.id, WebhookDelivery.status).where(
+            WebhookDelivery.source_id == source_id, WebhookDelivery.delivery_key == key)).first()
+    return (row[0], row[1]) if row is not None else None
 
 
 def _context(s, connector: Connector, source: Source, program: Program) -> IngestContext:  # type: ignore[no-untyped-def]
@@ -252,6 +303,7 @@ def _fail(db: Database, delivery_id: int) -> str:
 def retry_failed(db: Database, registry, limit: int = 1000) -> dict[str, int]:  # type: ignore[no-untyped-def]
     """Process deliveries that failed or were never processed (a crash after storing)."""
     counts = {"processed": 0, "failed": 0}
+    move_all_spooled(db)
     with db.session() as s:
         rows = s.exec(select(WebhookDelivery.id, Source.platform)
                       .join(Source, Source.id == WebhookDelivery.source_id)
