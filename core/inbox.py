@@ -24,7 +24,7 @@ import traceback
 from datetime import datetime, timezone
 
 from flask import current_app
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, insert, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import select
 
@@ -102,11 +102,13 @@ def _move_spooled(db: Database, source_id: str, limit: int = BATCH) -> int:
         stored = set(s.exec(select(WebhookDelivery.delivery_key).where(
             WebhookDelivery.source_id == source_id,
             WebhookDelivery.delivery_key.in_([w.key for w in items]))).all())  # type: ignore[attr-defined]
-        s.add_all(WebhookDelivery(
-            program_id=w.program_id, source_id=source_id, delivery_key=w.key, topic=w.topic[:200],
-            headers=w.headers, body=w.body,
-            received_at=datetime.fromtimestamp(w.received_ns / 1e9, timezone.utc))
-            for w in items if w.key not in stored)
+        rows = [{"program_id": w.program_id, "source_id": source_id, "delivery_key": w.key,
+                 "topic": w.topic[:200], "headers": w.headers, "body": w.body,
+                 "status": "received", "attempts": 0,
+                 "received_at": datetime.fromtimestamp(w.received_ns / 1e9, timezone.utc)}
+                for w in items if w.key not in stored]
+        if rows:  # one executemany, not an ORM object and a statement each
+            s.execute(insert(WebhookDelivery), rows)
     db.spool.remove(items)
     return len(items)
 
@@ -222,10 +224,14 @@ def _apply_batch(db: Database, connector: Connector, source_id: str) -> int:
 
 def _lookup(db: Database, source_id: str, key: str) -> tuple[int, str] | None:
     """(row id, status) of the stored delivery, None while it is not a row (or not received)."""
-    with db.session() as s:
-        row = s.exec(select(WebhookDelivery.id, WebhookDelivery.status).where(
-            WebhookDelivery.source_id == source_id, WebhookDelivery.delivery_key == key)).first()
+    with db.engine.connect() as conn:  # twice per delivery: a bare connection, no ORM session
+        row = conn.execute(_LOOKUP, {"source_id": source_id, "key": key}).first()
     return (row[0], row[1]) if row is not None else None
+
+
+_LOOKUP = select(WebhookDelivery.id, WebhookDelivery.status).where(
+    WebhookDelivery.source_id == bindparam("source_id"),
+    WebhookDelivery.delivery_key == bindparam("key"))
 
 
 def _context(s, connector: Connector, source: Source, program: Program) -> IngestContext:  # type: ignore[no-untyped-def]

@@ -177,8 +177,7 @@ def customer_for(ctx: IngestContext, customer_id: str | None, email: str | None)
     if cust is None:
         cust = Customer(id=new_id("cus"), program_id=ctx.program.id, external_id=external,
                         email=email)
-        s.add(cust)
-        s.flush()
+        s.add(cust)  # written by the next flush, before its conversion (`Conversion.customer`)
         ctx.fresh_customers[cust.id] = []
     elif email and not cust.email:
         cust.email = email
@@ -290,7 +289,7 @@ def credit(ctx: IngestContext, conv: Conversion, att: Attribution,
            customer: Customer | None) -> None:
     """Record who gets credit and what the reward rule gives on the full amount."""
     s = ctx.session
-    review_credit(ctx, conv, att)  # fraud rules may hold it for an admin (core.fraud)
+    review_credit(ctx, conv, att, customer)  # fraud rules may hold it for an admin (core.fraud)
     conv.attribution = att.as_dict()
     conv.partner_id = att.partner_id
     conv.click_id = att.click_id
@@ -461,10 +460,7 @@ def _new_conversion(ctx: IngestContext, *, kind: str, event: str, external_id: s
                           "promo_codes": list(referral.promo_codes) or None,
                           "evidence": referral.evidence}.items() if v},
                       **values)
-    ctx.session.add(conv)
-    # Written at once: rows that refer to it may be flushed before it otherwise (the unit of
-    # work orders only what relationships tell it about).
-    ctx.session.flush()
+    ctx.session.add(conv)  # written by the next flush, with the values decided by then
     ctx.balances[conv.id] = {}
     ctx.created[conv.id] = conv
     outbox.conversion_created(ctx.session, conv)  # conversion.created, in this transaction

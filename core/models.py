@@ -10,8 +10,9 @@ from datetime import datetime, timezone
 from typing import Any, Optional
 
 from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy.orm import relationship
 from sqlalchemy.types import DateTime, TypeDecorator
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Relationship, SQLModel
 
 
 def utcnow() -> datetime:
@@ -49,6 +50,14 @@ def ts(**kw: Any) -> Any:
 
 def json_col(default: Any) -> Any:
     return Field(default_factory=lambda: type(default)(default), sa_column=Column(JSON, nullable=False))
+
+
+def written_after(target: str) -> Any:
+    """A many-to-one that is never read (lazy="raise"). Declared so the unit of work writes the
+    row referred to before the row referring to it: ingestion then writes a new customer, its
+    conversion, touches and ledger entries in one flush, with their final values, instead of
+    flushing each as it is made and updating it later (`core.ingest`)."""
+    return Relationship(sa_relationship=relationship(target, lazy="raise"))
 
 
 class Program(SQLModel, table=True):
@@ -225,6 +234,7 @@ class Touch(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     program_id: str = Field(foreign_key="program.id", index=True)
     customer_id: str = Field(foreign_key="customer.id")
+    customer: Optional[Customer] = written_after("Customer")
     partner_id: str = Field(foreign_key="partner.id")
     kind: str
     click_id: Optional[str] = None
@@ -260,6 +270,7 @@ class Conversion(SQLModel, table=True):
     event: str
     external_id: str
     customer_id: Optional[str] = Field(default=None, foreign_key="customer.id")
+    customer: Optional[Customer] = written_after("Customer")
     subscription_id: Optional[str] = None
     renewal: bool = False
     amount: int = 0
@@ -315,6 +326,7 @@ class Adjustment(SQLModel, table=True):
     origin: str
     order_ref: str
     conversion_id: Optional[str] = Field(default=None, foreign_key="conversion.id", index=True)
+    conversion: Optional[Conversion] = written_after("Conversion")
     kind: str  # refund | refund_total | chargeback | cancel
     key: str
     amount: Optional[int] = None  # minor units; None: the whole payment
@@ -344,6 +356,7 @@ class LedgerEntry(SQLModel, table=True):
     program_id: str = Field(foreign_key="program.id", index=True)
     partner_id: str = Field(foreign_key="partner.id")
     conversion_id: str = Field(foreign_key="conversion.id")
+    conversion: Optional[Conversion] = written_after("Conversion")
     kind: str  # earned | reversed | partially_reversed | restored | approved | paid
     from_bucket: Optional[str] = None
     to_bucket: Optional[str] = None

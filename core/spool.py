@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from core.connectors import Delivery
 
 SUFFIX = ".delivery"
+STALE_SECONDS = 3600  # a temporary file this old belongs to no living request
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,13 @@ class Spool:
     def waiting(self, source_id: str, limit: int) -> list[Waiting]:
         """Up to `limit` waiting deliveries of the source, oldest first (by the time their file
         was written: a stat each, so a long backlog is not read whole for every batch)."""
+        entries = []
         try:
-            entries = [(e.stat().st_mtime_ns, e.name, Path(e.path))
-                       for e in os.scandir(self._dir(source_id)) if e.name.endswith(SUFFIX)]
+            for e in os.scandir(self._dir(source_id)):
+                if e.name.endswith(SUFFIX):
+                    entries.append((e.stat().st_mtime_ns, e.name, Path(e.path)))
+                elif e.name.startswith(".tmp-") and e.stat().st_mtime < time.time() - STALE_SECONDS:
+                    os.unlink(e.path)  # a writer died before linking it: never answered
         except FileNotFoundError:
             return []
         found = []

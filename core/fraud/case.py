@@ -30,8 +30,11 @@ class Case:
     the click rules then have nothing to judge)."""
 
     def __init__(self, session: Session, program: Program, conversion: Conversion,
-                 partner_id: str, click_id: str | None) -> None:
+                 partner_id: str, click_id: str | None, customer: Customer | None = None) -> None:
         self.session = session
+        # The conversion's customer when the caller holds it: one created in this transaction
+        # is not written yet, so no query would find it.
+        self._customer = customer
         self.program = program
         self.conversion = conversion
         self.partner_id = partner_id
@@ -47,7 +50,9 @@ class Case:
         """The customer's email as the platform gave it (lower-cased by core.ingest)."""
         if self.conversion.customer_id is None:
             return None
-        customer = self.session.get(Customer, self.conversion.customer_id)
+        customer = self._customer if self._customer is not None and \
+            self._customer.id == self.conversion.customer_id else \
+            self.session.get(Customer, self.conversion.customer_id)
         return customer.email if customer is not None and customer.email else None
 
     @cached_property

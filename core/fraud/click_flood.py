@@ -9,9 +9,10 @@ does not change with when the conversion arrives.
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, literal
 from sqlmodel import select
 
 from core.fraud.case import Case, Reason
@@ -21,11 +22,10 @@ from core.schemas import FraudRules
 NAME = "click_flood"
 
 
-def _count(case: Case, column: object, value: str, since: object, until: object) -> int:
-    return int(case.session.exec(
-        select(func.count()).select_from(Click).where(
-            Click.partner_id == case.partner_id, column == value,  # type: ignore[arg-type]
-            Click.created_at >= since, Click.created_at <= until)).one())
+def _count(case: Case, column: Any, value: str, since: datetime, until: datetime) -> Any:
+    return select(func.count()).select_from(Click).where(
+        Click.partner_id == case.partner_id, column == value,
+        Click.created_at >= since, Click.created_at <= until).scalar_subquery()
 
 
 def check(case: Case, rules: FraudRules) -> Reason | None:
@@ -34,11 +34,13 @@ def check(case: Case, rules: FraudRules) -> Reason | None:
         return None
     until = case.conversion.occurred_at
     since = until - timedelta(minutes=rules.click_flood_window_minutes)
-    found = [("one visitor", _count(case, Click.visitor_id, click.visitor_id, since, until))]
-    if click.ip_hash:
-        found.append(("one device and network address",
-                      _count(case, Click.ip_hash, click.ip_hash, since, until)))
-    where, clicks = max(found, key=lambda f: f[1])
+    # Both counts in one statement (each on its own index), one round trip per credited sale.
+    by_visitor, by_device = case.session.exec(select(
+        _count(case, Click.visitor_id, click.visitor_id, since, until),
+        _count(case, Click.ip_hash, click.ip_hash, since, until) if click.ip_hash else literal(0),
+    )).one()
+    where, clicks = max([("one visitor", by_visitor), ("one device and network address", by_device)],
+                        key=lambda f: f[1])
     if clicks < rules.click_flood_max_clicks:
         return None
     return Reason(NAME, f"{clicks} clicks for this partner from {where} in the "

@@ -23,7 +23,7 @@ from core.commissions import after_refunds
 from core.fraud import screen
 from core.fraud.case import Case
 from core.fraud.settings import rules_of
-from core.models import Conversion
+from core.models import Conversion, Customer
 from core.schemas import ReviewOut
 
 if TYPE_CHECKING:
@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 DECIDED = ("released", "rejected")
 
 
-def review_credit(ctx: IngestContext, conv: Conversion, att: Attribution) -> None:
+def review_credit(ctx: IngestContext, conv: Conversion, att: Attribution,
+                  customer: Customer | None = None) -> None:
     """Called by `core.ingest.credit` each time a conversion is credited, before the partner is
     set on it. Runs the program's rules and holds the conversion when any fires.
 
@@ -47,7 +48,7 @@ def review_credit(ctx: IngestContext, conv: Conversion, att: Attribution) -> Non
     if conv.review in DECIDED and conv.partner_id == att.partner_id:
         return
     click_id = att.click_id if att.touch == "click" else None
-    reasons = screen(Case(ctx.session, ctx.program, conv, att.partner_id, click_id),
+    reasons = screen(Case(ctx.session, ctx.program, conv, att.partner_id, click_id, customer),
                      rules_of(ctx.program))
     conv.review = "held" if reasons else None
     conv.review_reasons = [r.as_dict() for r in reasons] or None
