@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, text
+from sqlalchemy import and_, bindparam, func, or_, text
 from sqlmodel import Session, select
 
 from core import events as ev
@@ -35,6 +35,53 @@ from core.models import (
 
 
 DISPUTE_RANK = {"open": 0, "lost": 1, "won": 2}
+
+
+# --- the statements every sale runs, built once ------------------------------------------------
+# Building a statement and computing its cache key costs more than SQLite running it; these run
+# for every delivery, so they are built here with bound parameters (`_in` lists expand).
+
+def _p(name: str, expanding: bool = False) -> Any:
+    return bindparam(name, expanding=expanding)
+
+
+_SAME_ORIGIN_CONVERSIONS = select(Conversion).where(
+    Conversion.program_id == _p("program_id"), Conversion.origin == _p("origin"),
+    Conversion.external_id.in_(_p("refs", True)))
+_CONVERSIONS_BY_REF = {False: _SAME_ORIGIN_CONVERSIONS,
+                       True: _SAME_ORIGIN_CONVERSIONS.with_for_update()}
+_ALIASES_BY_REF = select(ConversionAlias).where(
+    ConversionAlias.program_id == _p("program_id"), ConversionAlias.origin == _p("origin"),
+    ConversionAlias.alias.in_(_p("refs", True)))
+_ALIASES_OF_ORDER = select(ConversionAlias).where(
+    ConversionAlias.program_id == _p("program_id"), ConversionAlias.origin == _p("origin"),
+    or_(ConversionAlias.order_ref == _p("order_ref"), ConversionAlias.alias.in_(_p("refs", True))))
+_CUSTOMER = select(Customer).where(Customer.program_id == _p("program_id"),
+                                   Customer.external_id == _p("external_id"))
+_CREDITED_BY_EMAIL = select(Customer).where(
+    Customer.program_id == _p("program_id"), Customer.email == _p("email"),
+    Customer.partner_id.is_not(None)).order_by(Customer.attributed_at).limit(1)
+_WAITING_ADJUSTMENTS = select(Adjustment).where(
+    Adjustment.program_id == _p("program_id"), Adjustment.origin == _p("origin"),
+    Adjustment.order_ref.in_(_p("refs", True)), Adjustment.conversion_id.is_(None))
+# The click and its visitor's other human clicks; the program is checked in Python, which keeps
+# the plan on the id and visitor indexes.
+_VISITOR_CLICKS = select(Click).where(or_(
+    Click.id == _p("click_id"),
+    and_(Click.visitor_id == select(Click.visitor_id).where(Click.id == _p("click_id"))
+         .scalar_subquery(), Click.is_bot == False)))  # noqa: E712
+_PARTNER_TAGS = select(PartnerTag.tag).where(PartnerTag.partner_id == _p("partner_id"))
+_CUSTOMER_TOUCHES = select(TouchRow).where(TouchRow.customer_id == _p("customer_id"))
+_ADJUSTMENTS = select(Adjustment).where(Adjustment.conversion_id == _p("conversion_id"))
+# A subscription's payments (renewals): its first credited payment, its first payment at all.
+_SUBSCRIPTION = and_(Conversion.program_id == _p("program_id"), Conversion.origin == _p("origin"),
+                     Conversion.subscription_id == _p("subscription_id"))
+_FIRST_CREDITED_PAYMENT = select(Conversion).where(
+    _SUBSCRIPTION, Conversion.id != _p("conversion_id"), Conversion.occurred_at < _p("before"),
+    Conversion.partner_id.is_not(None)).order_by(Conversion.occurred_at).limit(1)
+_FIRST_PAYMENT_AT = select(func.min(Conversion.occurred_at)).where(_SUBSCRIPTION)
+_EARLIER_PAYMENT = select(Conversion.id).where(
+    _SUBSCRIPTION, Conversion.kind == "sale", Conversion.occurred_at < _p("before")).limit(1)
 
 
 @dataclass
@@ -65,8 +112,8 @@ class IngestContext:
 
     def partner_tags(self, partner_id: str) -> set[str]:
         if partner_id not in self.tags:
-            self.tags[partner_id] = set(self.session.exec(
-                select(PartnerTag.tag).where(PartnerTag.partner_id == partner_id)))
+            self.tags[partner_id] = set(self.session.exec(_PARTNER_TAGS,
+                                                          params={"partner_id": partner_id}))
         return self.tags[partner_id]
 
     @property
@@ -127,12 +174,9 @@ def find_conversion_by_refs(ctx: IngestContext, refs: list[str], lock: bool = Tr
     refs = [r for r in dict.fromkeys(refs) if r and r not in _seen]
     if not refs:
         return None
-    q = select(Conversion).where(Conversion.program_id == ctx.program.id,
-                                 Conversion.origin == ctx.origin, Conversion.external_id.in_(refs))
-    direct = {c.external_id: c for c in s.exec(q.with_for_update() if lock else q)}
-    aliases = {a.alias: a.order_ref for a in s.exec(select(ConversionAlias).where(
-        ConversionAlias.program_id == ctx.program.id, ConversionAlias.origin == ctx.origin,
-        ConversionAlias.alias.in_(refs)))}
+    params = {"program_id": ctx.program.id, "origin": ctx.origin, "refs": refs}
+    direct = {c.external_id: c for c in s.exec(_CONVERSIONS_BY_REF[lock], params=params)}
+    aliases = {a.alias: a.order_ref for a in s.exec(_ALIASES_BY_REF, params=params)}
     seen = _seen | set(refs)
     for ref in refs:
         if ref in direct:
@@ -149,9 +193,8 @@ def learn_aliases(ctx: IngestContext, order_id: str, aliases: tuple[str, ...] | 
     """Record that `aliases` name the order `order_id`; returns every id of the order."""
     s = ctx.session
     wanted = [a for a in dict.fromkeys(aliases) if a and a != order_id]
-    rows = s.exec(select(ConversionAlias).where(
-        ConversionAlias.program_id == ctx.program.id, ConversionAlias.origin == ctx.origin,
-        or_(ConversionAlias.order_ref == order_id, ConversionAlias.alias.in_(wanted)))).all()
+    rows = s.exec(_ALIASES_OF_ORDER, params={"program_id": ctx.program.id, "origin": ctx.origin,
+                                             "order_ref": order_id, "refs": wanted}).all()
     stored = {r.alias for r in rows}
     known = [r.alias for r in rows if r.order_ref == order_id]
     for alias in wanted:
@@ -172,8 +215,7 @@ def customer_for(ctx: IngestContext, customer_id: str | None, email: str | None)
         external = f"{ctx.origin}:email:{email}"
     else:
         return None
-    cust = s.exec(select(Customer).where(Customer.program_id == ctx.program.id,
-                                         Customer.external_id == external)).first()
+    cust = s.exec(_CUSTOMER, params={"program_id": ctx.program.id, "external_id": external}).first()
     if cust is None:
         cust = Customer(id=new_id("cus"), program_id=ctx.program.id, external_id=external,
                         email=email)
@@ -195,10 +237,7 @@ def _click(ctx: IngestContext, click_id: str) -> Click | None:
 def _visitor_clicks(ctx: IngestContext, click_id: str) -> list[Click]:
     """The click and the other human clicks of its visitor, in one query. The program is
     checked here rather than in SQL, which keeps the plan on the id and visitor indexes."""
-    visitor = select(Click.visitor_id).where(Click.id == click_id).scalar_subquery()
-    rows = [c for c in ctx.session.exec(select(Click).where(
-        or_(Click.id == click_id, and_(Click.visitor_id == visitor,
-                                       Click.is_bot == False)))).all()  # noqa: E712
+    rows = [c for c in ctx.session.exec(_VISITOR_CLICKS, params={"click_id": click_id}).all()
             if c.program_id == ctx.program.id]
     for c in rows:
         ctx.clicks[c.id] = c
@@ -234,7 +273,7 @@ def gather_touches(ctx: IngestContext, referral: ev.Referral, at: datetime,
     if customer is not None:
         fresh = ctx.fresh_customers.get(customer.id)
         rows = fresh if fresh is not None else \
-            s.exec(select(TouchRow).where(TouchRow.customer_id == customer.id)).all()
+            s.exec(_CUSTOMER_TOUCHES, params={"customer_id": customer.id}).all()
         seen = {(r.kind, r.click_id, r.code, r.partner_id) for r in rows}
         old = [Touch(r.kind, r.partner_id, r.at, r.click_id, r.code, r.evidence)
                for r in rows if r.kind != "promo_code"]
@@ -257,11 +296,10 @@ def inherited_for(ctx: IngestContext, conv: Conversion, customer: Customer | Non
     (by id, or by email for a customer first seen as a lead under another id)."""
     s = ctx.session
     if conv.subscription_id:
-        first = s.exec(select(Conversion).where(
-            Conversion.program_id == ctx.program.id, Conversion.origin == ctx.origin,
-            Conversion.subscription_id == conv.subscription_id, Conversion.id != conv.id,
-            Conversion.occurred_at < conv.occurred_at,
-            Conversion.partner_id.is_not(None)).order_by(Conversion.occurred_at)).first()
+        first = s.exec(_FIRST_CREDITED_PAYMENT, params={
+            "program_id": ctx.program.id, "origin": ctx.origin,
+            "subscription_id": conv.subscription_id, "conversion_id": conv.id,
+            "before": conv.occurred_at}).first()
         if first is not None:
             return Inherited(first.partner_id, "subscription",
                              f"payment of subscription {conv.subscription_id}, first credited "
@@ -272,10 +310,8 @@ def inherited_for(ctx: IngestContext, conv: Conversion, customer: Customer | Non
                          "partner", (customer.attribution or {}).get("click_id"))
     email = (email or (customer.email if customer else None) or "").strip().lower()
     if email:
-        other = s.exec(select(Customer).where(Customer.program_id == ctx.program.id,
-                                              Customer.email == email,
-                                              Customer.partner_id.is_not(None))
-                       .order_by(Customer.attributed_at)).first()
+        other = s.exec(_CREDITED_BY_EMAIL, params={"program_id": ctx.program.id,
+                                                   "email": email}).first()
         if other is not None:
             return Inherited(other.partner_id, "customer",
                              "an earlier lead or customer with the same email was credited",
@@ -315,9 +351,9 @@ def credit(ctx: IngestContext, conv: Conversion, att: Attribution,
     rule = pick_rule(ctx.reward_rules(), conv.kind, conv.event, ctx.partner_tags(att.partner_id))
     first_at = None
     if conv.subscription_id:
-        earliest = s.exec(select(func.min(Conversion.occurred_at)).where(
-            Conversion.program_id == ctx.program.id, Conversion.origin == ctx.origin,
-            Conversion.subscription_id == conv.subscription_id)).first()
+        earliest = s.exec(_FIRST_PAYMENT_AT, params={
+            "program_id": ctx.program.id, "origin": ctx.origin,
+            "subscription_id": conv.subscription_id}).first()
         # The conversion itself counts, whether or not it has been written yet.
         first_at = min(earliest, conv.occurred_at) if earliest is not None else conv.occurred_at
     if rule is None or not in_duration(rule, conv.renewal, first_at, conv.occurred_at):
@@ -360,7 +396,7 @@ def settle(ctx: IngestContext, conv: Conversion, adjustments: list[Adjustment] |
     ones that waited for it)."""
     s = ctx.session
     adjs = adjustments if adjustments is not None else \
-        s.exec(select(Adjustment).where(Adjustment.conversion_id == conv.id)).all()
+        s.exec(_ADJUSTMENTS, params={"conversion_id": conv.id}).all()
     paid = conv.paid_total or conv.amount
     totals = [a.amount or 0 for a in adjs if a.kind == "refund_total"]
     summed = sum(paid if a.amount is None else a.amount for a in adjs if a.kind == "refund")
@@ -436,9 +472,8 @@ def follow_earlier(ctx: IngestContext, conv: Conversion, customer: Customer | No
 
 def _attach_waiting(ctx: IngestContext, conv: Conversion, refs: list[str]) -> list[Adjustment]:
     """Adjustments that arrived before their sale, keyed by any of its ids, now belong to it."""
-    waiting = ctx.session.exec(select(Adjustment).where(
-        Adjustment.program_id == ctx.program.id, Adjustment.origin == ctx.origin,
-        Adjustment.order_ref.in_(refs), Adjustment.conversion_id.is_(None))).all()
+    waiting = ctx.session.exec(_WAITING_ADJUSTMENTS, params={
+        "program_id": ctx.program.id, "origin": ctx.origin, "refs": refs}).all()
     for adj in waiting:
         adj.conversion_id = conv.id
         ctx.session.add(adj)
@@ -527,10 +562,9 @@ def on_sale(ctx: IngestContext, e: ev.Sale) -> list[Conversion]:
 
 
 def _earlier_payment(ctx: IngestContext, subscription_id: str, before: datetime) -> bool:
-    return ctx.session.exec(select(Conversion.id).where(
-        Conversion.program_id == ctx.program.id, Conversion.origin == ctx.origin,
-        Conversion.subscription_id == subscription_id, Conversion.kind == "sale",
-        Conversion.occurred_at < before)).first() is not None
+    return ctx.session.exec(_EARLIER_PAYMENT, params={
+        "program_id": ctx.program.id, "origin": ctx.origin, "subscription_id": subscription_id,
+        "before": before}).first() is not None
 
 
 def on_lead(ctx: IngestContext, e: ev.Lead) -> list[Conversion]:
