@@ -63,9 +63,10 @@ def receive(db: Database, connector: Connector, source: Source, delivery: Delive
     if status == "failed":
         return process(db, connector, row_id), created  # a platform's retry: try it again now
     if status == "received":
-        drain(db, connector, source.id)
-        found = _lookup(db, source.id, key)
-        status = found[1] if found is not None else "received"
+        _, held = _drain(db, connector, source.id)
+        if held:  # else the drainer has it (busy sources answer without another read)
+            found = _lookup(db, source.id, key)
+            status = found[1] if found is not None else "received"
     return status, created
 
 
@@ -134,12 +135,19 @@ def drain(db: Database, connector: Connector, source_id: str,
           seconds: float = DRAIN_SECONDS) -> int:
     """Apply the source's stored deliveries unless another request already is; returns how many.
     After `seconds` with deliveries still waiting, a thread of this worker goes on with them."""
+    return _drain(db, connector, source_id, seconds)[0]
+
+
+def _drain(db: Database, connector: Connector, source_id: str,
+           seconds: float = DRAIN_SECONDS) -> tuple[int, bool]:
+    """(how many applied, whether this caller ever held the lock)."""
     deadline = time.monotonic() + seconds
-    done = 0
+    done, held = 0, False
     while time.monotonic() < deadline:
         with db.try_lock(f"inbox:{source_id}") as mine:
             if not mine:
-                return done
+                return done, held
+            held = True
             while time.monotonic() < deadline:
                 moved = _move_spooled(db, source_id)
                 applied = _apply_batch(db, connector, source_id)
@@ -149,9 +157,9 @@ def drain(db: Database, connector: Connector, source_id: str,
         # A request that stored after our last batch found the lock taken and left its
         # delivery to us: look once more, now that the lock is free.
         if not _waiting(db, source_id):
-            return done
+            return done, held
     _continue_in_background(db, connector, source_id)
-    return done
+    return done, held
 
 
 _continuing: set[str] = set()

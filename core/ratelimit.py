@@ -35,7 +35,7 @@ from flask import Flask, Response, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits.storage import Storage
-from sqlalchemy import case, delete, select
+from sqlalchemy import bindparam, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -80,6 +80,11 @@ def _current_database() -> Database:
 
 def _current_secret() -> bytes:
     return str(current_app.config["SECRET_KEY"]).encode()
+
+
+# Read before every limited request (each webhook delivery): built once.
+_COUNTER = select(RateLimitCounter.__table__.c.count, RateLimitCounter.__table__.c.expires_at).where(
+    RateLimitCounter.__table__.c.key == bindparam("key"))
 
 
 class DatabaseStorage(Storage):
@@ -130,10 +135,8 @@ class DatabaseStorage(Storage):
         return count
 
     def _row(self, key: str) -> tuple[int, float] | None:
-        table = RateLimitCounter.__table__
         with self._database().engine.connect() as conn:
-            row = conn.execute(select(table.c.count, table.c.expires_at)
-                               .where(table.c.key == self._key(key))).first()
+            row = conn.execute(_COUNTER, {"key": self._key(key)}).first()
         return (int(row[0]), float(row[1])) if row else None
 
     def get(self, key: str) -> int:
