@@ -231,7 +231,8 @@ def _apply_batch(db: Database, connector: Connector, source_id: str) -> int:
 
 
 def _lookup(db: Database, source_id: str, key: str) -> tuple[int, str] | None:
-    """(row id, status) of the stored delivery, None while it is not a row (or not received)."""
+    """(row id, status) of the stored delivery; None while it is not a row (a file still
+    waiting in the spool, or never stored)."""
     with db.engine.connect() as conn:  # twice per delivery: a bare connection, no ORM session
         row = conn.execute(_LOOKUP, {"source_id": source_id, "key": key}).first()
     return (row[0], row[1]) if row is not None else None
