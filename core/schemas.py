@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Literal, Optional, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from core.money import valid_currency
 
@@ -16,6 +16,15 @@ PayoutSchedule = Literal["manual", "weekly", "monthly"]
 
 def _is_time(annotation: Any) -> bool:
     return annotation is datetime or datetime in get_args(annotation)
+
+
+def _is_number(annotation: Any) -> bool:
+    kinds = (int, float, Decimal)
+    return annotation in kinds or any(a in kinds for a in get_args(annotation))
+
+
+def _is_integer(annotation: Any) -> bool:
+    return annotation is int or (int in get_args(annotation) and Decimal not in get_args(annotation))
 
 
 def _numeric(value: Any) -> bool:
@@ -37,19 +46,29 @@ LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
 
 class Strict(BaseModel):
     """Unknown fields are refused by name, so a typo never silently does nothing; times are
-    ISO 8601 only (pydantic would read `to=0.0` as 1970, Unix seconds, a question nobody asked)."""
+    ISO 8601 only (pydantic would read `to=0.0` as 1970, Unix seconds, a question nobody asked);
+    numbers are never `true`/`false` (pydantic would read `false` as 0: a reward's
+    `duration_months: false` became "no months", found by schemathesis)."""
 
     model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
-    def _times_are_iso(cls, data: Any) -> Any:
+    def _times_are_iso(cls, data: Any, info: ValidationInfo) -> Any:
+        # A JSON body has real numbers: a string for an integer there (`"amount": "5"`) is as
+        # wrong as the schema says. A query string has only strings: there they are read.
+        json_body = bool(info.context and info.context.get("json_body"))
         if isinstance(data, dict):
             for name, field in cls.model_fields.items():
                 key = field.alias or name
-                if _is_time(field.annotation) and _numeric(data.get(key, data.get(name))):
+                value = data.get(key, data.get(name))
+                if _is_time(field.annotation) and _numeric(value):
                     raise ValueError(f"{key}: give an ISO 8601 time with a zone, like "
                                      "2026-01-31T12:00:00Z")
+                if _is_number(field.annotation) and isinstance(value, bool):
+                    raise ValueError(f"{key}: must be a number, not {str(value).lower()}")
+                if json_body and _is_integer(field.annotation) and isinstance(value, str):
+                    raise ValueError(f"{key}: must be a number, not a string")
         return data
 
     @model_validator(mode="after")

@@ -92,7 +92,7 @@ def parse_body(model: type[BaseModel]) -> Any:
         raise ApiError("invalid_json", "the body must be a JSON object (Content-Type: application/json)")
     refuse_nul(data)
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context={"json_body": True})
     except ValidationError as exc:
         raise ApiError("invalid_request", describe_validation_error(exc)) from exc
 

@@ -179,3 +179,25 @@ def test_every_time_a_request_gives_is_bounded(app):
         assert "paid_at: must be between" in resp.get_json()["error"]["message"]
     # The bounds themselves are accepted.
     assert api.ok("get", "/api/v1/conversions?from=1970-01-01T00:00:00Z")["data"] == []
+
+
+def test_booleans_and_strings_are_not_numbers(app):
+    """`false` for a number is a 400 naming the field, never 0 (pydantic's lax mode would store
+    a reward with `duration_months: false` as 0 months; schemathesis found it), and so is a
+    string for an integer in a JSON body; nothing is created. A query string's numbers are
+    strings, and read."""
+    api = new_program(app)
+    auth = {"Authorization": f"Bearer {api.key}"}
+    for path, body, field in [
+            ("/api/v1/rewards", {"type": "percent", "value": 10, "duration_months": False},
+             "duration_months"),
+            ("/api/v1/rewards", {"type": "percent", "value": True}, "value"),
+            ("/api/v1/track/sale", {"customer_id": "c1", "order_id": "o1", "amount": True,
+                                    "currency": "USD"}, "amount"),
+            ("/api/v1/track/sale", {"customer_id": "c1", "order_id": "o1", "amount": "500",
+                                    "currency": "USD"}, "amount")]:
+        resp = api.client.post(path, json=body, headers=auth)
+        assert resp.status_code == 400, (path, resp.get_data(as_text=True))
+        assert f"{field}: must be a number" in resp.get_json()["error"]["message"]
+    assert api.ok("get", "/api/v1/rewards")["data"] == []
+    assert api.ok("get", "/api/v1/conversions?limit=5")["data"] == []
