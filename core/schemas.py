@@ -54,9 +54,10 @@ class Strict(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _times_are_iso(cls, data: Any, info: ValidationInfo) -> Any:
-        # A JSON body has real numbers: a string for an integer there (`"amount": "5"`) is as
-        # wrong as the schema says. A query string has only strings: there they are read.
+    def _types_as_documented(cls, data: Any, info: ValidationInfo) -> Any:
+        """What pydantic's lax mode would coerce silently: a number for a time, a boolean for a
+        number, and in a JSON body a string for an integer (`"amount": "5"`). A query string has
+        only strings: there numbers are read from them."""
         json_body = bool(info.context and info.context.get("json_body"))
         if isinstance(data, dict):
             for name, field in cls.model_fields.items():
