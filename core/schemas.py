@@ -95,7 +95,7 @@ def _currency(v: str) -> str:
 
 # Minor units: ten trillion of the major unit, far above any order, far below a 64-bit column.
 MAX_AMOUNT = 10**15
-MAX_PERIOD = timedelta(days=3660)  # ten years, as the pages' custom periods
+MAX_PERIOD = timedelta(days=3660)  # ten years: the API's reports and the pages' custom periods
 
 
 def _period_bounds(model: Any) -> Any:

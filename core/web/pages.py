@@ -18,8 +18,8 @@ from markupsafe import Markup, escape
 
 from core import ratelimit
 from core.money import Money
-from core.schemas import EARLIEST, LATEST
 from core.ratelimit import LOGIN_LIMIT, limiter  # noqa: F401 - the page blueprints' limits
+from core.schemas import EARLIEST, LATEST, MAX_PERIOD
 
 csrf = CSRFProtect()
 
@@ -106,8 +106,9 @@ def period_from_args(args: Any, default: str = "30d", today: date | None = None)
             last = date.fromisoformat(to) if to else today
         except ValueError:
             first, last = None, None
+        # The API's bounds (year 1 has no period before it, and a period reads every day).
         if (first and last and EARLIEST.date() <= first <= last < LATEST.date()
-                and (last - first).days < 3660):  # the API's bounds: year 1 has no period before it
+                and last - first < MAX_PERIOD):
             return Period("custom", _midnight(first), _midnight(last + timedelta(days=1)))
     days = PERIODS.get(key, PERIODS[default])
     key = key if key in PERIODS else default
