@@ -32,7 +32,7 @@ from core import privacy
 from core.connectors import Connector, Delivery
 from core.events import PersonalDataErasure, PersonalDataRequest
 from core.db import Database
-from core.ingest import IngestContext, apply
+from core.ingest import IngestContext, apply, prepare
 from core.models import Program, Source, WebhookDelivery
 from core.sources import context
 
@@ -212,8 +212,12 @@ def _apply_batch(db: Database, connector: Connector, source_id: str) -> int:
             source = s.get(Source, source_id)
             program = s.get(Program, source.program_id)
             ctx = _context(s, connector, source, program)
-            for row in rows:
-                _apply(ctx, connector, source, _reparse(row))
+            batch = [_events(connector, source, _reparse(row)) for row in rows]
+            # What every delivery of the batch will read, fetched at once (core.batch_reads);
+            # their writes wait for one flush.
+            prepare(ctx, [e for events in batch for e in events])
+            for row, events in zip(rows, batch):
+                apply(ctx, events, flush=False)
                 s.expunge(row)  # read only: marked processed below, in one statement
             s.flush()
             s.exec(update(WebhookDelivery).where(WebhookDelivery.id.in_(ids)).values(  # type: ignore[call-overload]
@@ -248,13 +252,17 @@ def _context(s, connector: Connector, source: Source, program: Program) -> Inges
                          source=source, connector=connector, source_ctx=context(source, connector))
 
 
-def _apply(ctx: IngestContext, connector: Connector, source: Source, delivery: Delivery) -> None:
+def _events(connector: Connector, source: Source, delivery: Delivery) -> list:
     events = connector.translate(delivery)
     if source.status != "active":
         # An uninstalled account's orders no longer count, but privacy requests
         # (which arrive days after an uninstall) must still be carried out.
         events = [e for e in events if isinstance(e, PRIVACY_EVENTS)]
-    apply(ctx, events)
+    return events
+
+
+def _apply(ctx: IngestContext, connector: Connector, source: Source, delivery: Delivery) -> None:
+    apply(ctx, _events(connector, source, delivery))
 
 
 def _run_after_commit(tasks: list) -> None:

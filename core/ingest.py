@@ -13,7 +13,7 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,10 +22,12 @@ from sqlmodel import Session, select
 
 from core import events as ev
 from core import outbox
+from core.batch_reads import BatchReads, clean_email, customer_key, fetch
 from core.attribution import Attribution, Inherited, Rules, Touch, attribute
 from core.commissions import Rule, after_refunds, base_commission, in_duration, pick_rule
 from core.connectors import Connector, SourceContext
 from core.fraud.review import hold_status, review_credit
+from core.fraud.settings import rules_of
 from core.ids import new_id
 from core.ledger import Balances, after_entries, conversion_balances, reconcile, status_of_earning
 from core.models import (
@@ -109,6 +111,8 @@ class IngestContext:
     created: dict[str, Conversion] = field(default_factory=dict)
     tags: dict[str, set[str]] = field(default_factory=dict)
     locked: bool = False
+    # What the events being applied will read, fetched at once (`prepare`, core.batch_reads).
+    reads: BatchReads | None = None
 
     def partner_tags(self, partner_id: str) -> set[str]:
         if partner_id not in self.tags:
@@ -147,16 +151,31 @@ def lock_origin(ctx: IngestContext) -> None:
         ctx.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
-def apply(ctx: IngestContext, events: list[ev.Event]) -> list[Conversion]:
-    """Apply events in order; returns the conversions they touched."""
+def prepare(ctx: IngestContext, events: list[ev.Event]) -> None:
+    """Fetch, with one query per table, what `events` will read (core.batch_reads): the inbox
+    calls it once for a whole batch of deliveries, `apply` for its own events otherwise."""
     lock_origin(ctx)
+    ctx.reward_rules()
+    fraud = rules_of(ctx.program)
+    window = timedelta(minutes=fraud.click_flood_window_minutes) if fraud.click_flood else None
+    ctx.reads = fetch(ctx.session, ctx.program.id, ctx.origin, events, window)
+    ctx.tags.update(ctx.reads.tags)
+
+
+def apply(ctx: IngestContext, events: list[ev.Event], flush: bool = True) -> list[Conversion]:
+    """Apply events in order; returns the conversions they touched. `flush=False` leaves the
+    writes pending, for the inbox to write a whole batch's with one flush."""
+    lock_origin(ctx)
+    if ctx.reads is None:
+        prepare(ctx, events)
     touched: list[Conversion] = []
     for event in events:
         handler = HANDLERS.get(type(event))
         if handler is None:
             raise TypeError(f"not a core event: {event!r}")
         touched += handler(ctx, event)
-    ctx.session.flush()
+    if flush:
+        ctx.session.flush()
     return touched
 
 
@@ -170,13 +189,17 @@ def find_conversion_by_refs(ctx: IngestContext, refs: list[str], lock: bool = Tr
                             _seen: frozenset[str] = frozenset()) -> Conversion | None:
     """The conversion any of `refs` names, directly or through a learned alias; the first ref
     that names one wins. Two queries for all the refs, rather than two per ref."""
-    s = ctx.session
+    s, r = ctx.session, ctx.reads
     refs = [r for r in dict.fromkeys(refs) if r and r not in _seen]
     if not refs:
         return None
-    params = {"program_id": ctx.program.id, "origin": ctx.origin, "refs": refs}
-    direct = {c.external_id: c for c in s.exec(_CONVERSIONS_BY_REF[lock], params=params)}
-    aliases = {a.alias: a.order_ref for a in s.exec(_ALIASES_BY_REF, params=params)}
+    if r is not None and r.covers_refs(refs):
+        direct = {ref: c for ref in refs if (c := r.conversions[ref]) is not None}
+        aliases = {ref: r.alias_to_order[ref] for ref in refs if ref in r.alias_to_order}
+    else:
+        params = {"program_id": ctx.program.id, "origin": ctx.origin, "refs": refs}
+        direct = {c.external_id: c for c in s.exec(_CONVERSIONS_BY_REF[lock], params=params)}
+        aliases = {a.alias: a.order_ref for a in s.exec(_ALIASES_BY_REF, params=params)}
     seen = _seen | set(refs)
     for ref in refs:
         if ref in direct:
@@ -191,37 +214,47 @@ def find_conversion_by_refs(ctx: IngestContext, refs: list[str], lock: bool = Tr
 
 def learn_aliases(ctx: IngestContext, order_id: str, aliases: tuple[str, ...] | list[str]) -> list[str]:
     """Record that `aliases` name the order `order_id`; returns every id of the order."""
-    s = ctx.session
+    s, r = ctx.session, ctx.reads
     wanted = [a for a in dict.fromkeys(aliases) if a and a != order_id]
-    rows = s.exec(_ALIASES_OF_ORDER, params={"program_id": ctx.program.id, "origin": ctx.origin,
-                                             "order_ref": order_id, "refs": wanted}).all()
-    stored = {r.alias for r in rows}
-    known = [r.alias for r in rows if r.order_ref == order_id]
+    if r is not None and r.covers_refs([order_id, *wanted]):
+        pairs = [(a, r.alias_to_order[a]) for a in wanted if a in r.alias_to_order]
+        pairs += [(a, order_id) for a in r.aliases_of.get(order_id, [])]
+    else:
+        pairs = [(row.alias, row.order_ref) for row in s.exec(_ALIASES_OF_ORDER, params={
+            "program_id": ctx.program.id, "origin": ctx.origin, "order_ref": order_id,
+            "refs": wanted})]
+    stored = {alias for alias, _ in pairs}
+    known = list(dict.fromkeys(alias for alias, order in pairs if order == order_id))
     for alias in wanted:
         if alias not in stored:
             s.add(ConversionAlias(program_id=ctx.program.id, origin=ctx.origin, alias=alias,
                                   order_ref=order_id))
+            if r is not None:
+                r.alias_learned(alias, order_id)
             known.append(alias)
     return [order_id, *known]
 
 
 def customer_for(ctx: IngestContext, customer_id: str | None, email: str | None) -> Customer | None:
     """The customer by the platform's id (namespaced by origin), else by email; created if new."""
-    s = ctx.session
-    email = email.strip().lower() if email else None
-    if customer_id:
-        external = f"{ctx.origin}:{customer_id}"
-    elif email:
-        external = f"{ctx.origin}:email:{email}"
-    else:
+    s, r = ctx.session, ctx.reads
+    email = clean_email(email)
+    external = customer_key(ctx.origin, customer_id, email)
+    if external is None:
         return None
-    cust = s.exec(_CUSTOMER, params={"program_id": ctx.program.id, "external_id": external}).first()
+    if r is not None and external in r.customers:
+        cust = r.customers[external]
+    else:
+        cust = s.exec(_CUSTOMER, params={"program_id": ctx.program.id,
+                                         "external_id": external}).first()
     if cust is None:
         cust = Customer(id=new_id("cus"), program_id=ctx.program.id, external_id=external,
                         email=email)
         s.add(cust)  # written by the next flush, before its conversion (`Conversion.customer`)
         ctx.fresh_customers[cust.id] = []
-    elif email and not cust.email:
+    if r is not None:  # every customer the batch may change is then one `r` knows
+        r.customer_found(external, cust)
+    if email and not cust.email:
         cust.email = email
         s.add(cust)
     return cust
@@ -237,8 +270,11 @@ def _click(ctx: IngestContext, click_id: str) -> Click | None:
 def _visitor_clicks(ctx: IngestContext, click_id: str) -> list[Click]:
     """The click and the other human clicks of its visitor, in one query. The program is
     checked here rather than in SQL, which keeps the plan on the id and visitor indexes."""
-    rows = [c for c in ctx.session.exec(_VISITOR_CLICKS, params={"click_id": click_id}).all()
-            if c.program_id == ctx.program.id]
+    if ctx.reads is not None and click_id in ctx.reads.visitor_clicks:
+        rows = ctx.reads.visitor_clicks[click_id]
+    else:
+        rows = [c for c in ctx.session.exec(_VISITOR_CLICKS, params={"click_id": click_id}).all()
+                if c.program_id == ctx.program.id]
     for c in rows:
         ctx.clicks[c.id] = c
     click = next((c for c in rows if c.id == click_id), None)
@@ -253,25 +289,34 @@ def gather_touches(ctx: IngestContext, referral: ev.Referral, at: datetime,
     """The evidence for one conversion: its hints (a click and the earlier clicks of the same
     visitor, a ref, promo codes) plus what was recorded for the customer before. New hints are
     recorded for the customer so later conversions and the what-if replay see them."""
-    s = ctx.session
+    s, r = ctx.session, ctx.reads
     new: list[Touch] = []
     if referral.click_id:
         for c in _visitor_clicks(ctx, referral.click_id):
             new.append(Touch("click", c.partner_id, c.created_at, c.id, evidence=referral.evidence))
     if referral.ref:
-        partner = s.exec(select(Partner).where(Partner.program_id == ctx.program.id,
-                                               Partner.key == referral.ref)).first()
+        if r is not None and referral.ref in r.partners_by_key:
+            partner = r.partners_by_key[referral.ref]
+        else:
+            partner = s.exec(select(Partner).where(Partner.program_id == ctx.program.id,
+                                                   Partner.key == referral.ref)).first()
         if partner is not None:
             new.append(Touch("ref", partner.id, at, evidence=referral.evidence))
-    codes = [c.strip().lower() for c in referral.promo_codes if c and c.strip()]
+    codes = list(dict.fromkeys(c.strip().lower() for c in referral.promo_codes if c and c.strip()))
     if codes:
-        for promo in s.exec(select(PromoCode).where(PromoCode.program_id == ctx.program.id,
-                                                    PromoCode.code_lower.in_(codes))):
+        if r is not None and all(c in r.promo_codes for c in codes):
+            promos = [p for c in codes if (p := r.promo_codes[c]) is not None]
+        else:
+            promos = list(s.exec(select(PromoCode).where(PromoCode.program_id == ctx.program.id,
+                                                         PromoCode.code_lower.in_(codes))))
+        for promo in promos:
             new.append(Touch("promo_code", promo.partner_id, at, code=promo.code,
                              evidence=referral.evidence))
     old: list[Touch] = []
     if customer is not None:
         fresh = ctx.fresh_customers.get(customer.id)
+        if fresh is None and r is not None:  # an earlier customer's, fetched with the batch
+            fresh = r.touches.get(customer.id)
         rows = fresh if fresh is not None else \
             s.exec(_CUSTOMER_TOUCHES, params={"customer_id": customer.id}).all()
         seen = {(r.kind, r.click_id, r.code, r.partner_id) for r in rows}
@@ -294,12 +339,17 @@ def inherited_for(ctx: IngestContext, conv: Conversion, customer: Customer | Non
                   email: str | None) -> Inherited | None:
     """Attribution fixed earlier: the subscription's first payment, or the customer's partner
     (by id, or by email for a customer first seen as a lead under another id)."""
-    s = ctx.session
+    s, r = ctx.session, ctx.reads
     if conv.subscription_id:
-        first = s.exec(_FIRST_CREDITED_PAYMENT, params={
-            "program_id": ctx.program.id, "origin": ctx.origin,
-            "subscription_id": conv.subscription_id, "conversion_id": conv.id,
-            "before": conv.occurred_at}).first()
+        if r is not None and conv.subscription_id in r.payments:
+            first = min((c for c in r.subscription_payments(conv.subscription_id)
+                         if c.id != conv.id and c.occurred_at < conv.occurred_at
+                         and c.partner_id is not None), key=lambda c: c.occurred_at, default=None)
+        else:
+            first = s.exec(_FIRST_CREDITED_PAYMENT, params={
+                "program_id": ctx.program.id, "origin": ctx.origin,
+                "subscription_id": conv.subscription_id, "conversion_id": conv.id,
+                "before": conv.occurred_at}).first()
         if first is not None:
             return Inherited(first.partner_id, "subscription",
                              f"payment of subscription {conv.subscription_id}, first credited "
@@ -310,8 +360,11 @@ def inherited_for(ctx: IngestContext, conv: Conversion, customer: Customer | Non
                          "partner", (customer.attribution or {}).get("click_id"))
     email = (email or (customer.email if customer else None) or "").strip().lower()
     if email:
-        other = s.exec(_CREDITED_BY_EMAIL, params={"program_id": ctx.program.id,
-                                                   "email": email}).first()
+        if r is not None and email in r.credited:
+            other = r.credited_by_email(email)
+        else:
+            other = s.exec(_CREDITED_BY_EMAIL, params={"program_id": ctx.program.id,
+                                                       "email": email}).first()
         if other is not None:
             return Inherited(other.partner_id, "customer",
                              "an earlier lead or customer with the same email was credited",
@@ -351,9 +404,14 @@ def credit(ctx: IngestContext, conv: Conversion, att: Attribution,
     rule = pick_rule(ctx.reward_rules(), conv.kind, conv.event, ctx.partner_tags(att.partner_id))
     first_at = None
     if conv.subscription_id:
-        earliest = s.exec(_FIRST_PAYMENT_AT, params={
-            "program_id": ctx.program.id, "origin": ctx.origin,
-            "subscription_id": conv.subscription_id}).first()
+        r = ctx.reads
+        if r is not None and conv.subscription_id in r.payments:
+            earliest = min((c.occurred_at for c in r.subscription_payments(conv.subscription_id)),
+                           default=None)
+        else:
+            earliest = s.exec(_FIRST_PAYMENT_AT, params={
+                "program_id": ctx.program.id, "origin": ctx.origin,
+                "subscription_id": conv.subscription_id}).first()
         # The conversion itself counts, whether or not it has been written yet.
         first_at = min(earliest, conv.occurred_at) if earliest is not None else conv.occurred_at
     if rule is None or not in_duration(rule, conv.renewal, first_at, conv.occurred_at):
@@ -406,7 +464,10 @@ def settle(ctx: IngestContext, conv: Conversion, adjustments: list[Adjustment] |
     canceled = any(a.kind == "cancel" for a in adjs)
     sub_stopped = False
     if conv.subscription_id:  # any payment dated after its subscription's cancellation
-        stop = s.get(SubscriptionCancel, (ctx.program.id, ctx.origin, conv.subscription_id))
+        if ctx.reads is not None and conv.subscription_id in ctx.reads.cancels:
+            stop = ctx.reads.cancels[conv.subscription_id]
+        else:
+            stop = s.get(SubscriptionCancel, (ctx.program.id, ctx.origin, conv.subscription_id))
         sub_stopped = stop is not None and stop.canceled_at < conv.occurred_at
     if canceled or "lost" in disputes or sub_stopped or (paid and refunded >= paid):
         target, status = 0, "reversed"
@@ -472,8 +533,13 @@ def follow_earlier(ctx: IngestContext, conv: Conversion, customer: Customer | No
 
 def _attach_waiting(ctx: IngestContext, conv: Conversion, refs: list[str]) -> list[Adjustment]:
     """Adjustments that arrived before their sale, keyed by any of its ids, now belong to it."""
-    waiting = ctx.session.exec(_WAITING_ADJUSTMENTS, params={
-        "program_id": ctx.program.id, "origin": ctx.origin, "refs": refs}).all()
+    r = ctx.reads
+    if r is not None and r.covers_refs(refs):
+        waiting = [a for ref in dict.fromkeys(refs) for a in r.waiting.get(ref, [])
+                   if a.conversion_id is None]
+    else:
+        waiting = ctx.session.exec(_WAITING_ADJUSTMENTS, params={
+            "program_id": ctx.program.id, "origin": ctx.origin, "refs": refs}).all()
     for adj in waiting:
         adj.conversion_id = conv.id
         ctx.session.add(adj)
@@ -498,6 +564,8 @@ def _new_conversion(ctx: IngestContext, *, kind: str, event: str, external_id: s
     ctx.session.add(conv)  # written by the next flush, with the values decided by then
     ctx.balances[conv.id] = {}
     ctx.created[conv.id] = conv
+    if ctx.reads is not None:
+        ctx.reads.conversion_created(conv)
     outbox.conversion_created(ctx.session, conv)  # conversion.created, in this transaction
     return conv
 
@@ -529,22 +597,21 @@ def on_sale(ctx: IngestContext, e: ev.Sale) -> list[Conversion]:
             ctx, e.subscription_id, e.occurred_at)
         program_amount = (e.amount_in_program_currency.amount
                           if e.amount_in_program_currency is not None else None)
-        # Nothing below needs to read back what it writes for the new conversion, so its
-        # touches, aliases, ledger entries and final values are written by one flush at the
-        # end, not statement by statement as each query would otherwise autoflush.
-        with s.no_autoflush:
-            conv = _new_conversion(
-                ctx, kind="sale", event=e.event, external_id=e.order_id,
-                occurred_at=e.occurred_at, customer=customer, referral=e.referral,
-                currency=e.amount.currency, amount=e.amount.amount,
-                paid_total=e.paid_total.amount if e.paid_total is not None else e.amount.amount,
-                amount_program=program_amount, subscription_id=e.subscription_id,
-                renewal=renewal, payment_fingerprint=e.payment_fingerprint)
-            refs = learn_aliases(ctx, conv.external_id, [e.order_id, *e.aliases])
-            waiting = _attach_waiting(ctx, conv, refs)
-            _decide(ctx, conv, customer, e.referral, e.email or e.referral.email, e)
-            settle(ctx, conv, waiting)
-        s.flush()
+        # Decided from what `prepare` fetched, a new sale asks the database nothing: its
+        # customer, touches, aliases, ledger entries and final values wait for the flush at the
+        # end of the batch. A question it does ask (a key not fetched) first flushes what is
+        # pending, so it sees everything written before it.
+        conv = _new_conversion(
+            ctx, kind="sale", event=e.event, external_id=e.order_id,
+            occurred_at=e.occurred_at, customer=customer, referral=e.referral,
+            currency=e.amount.currency, amount=e.amount.amount,
+            paid_total=e.paid_total.amount if e.paid_total is not None else e.amount.amount,
+            amount_program=program_amount, subscription_id=e.subscription_id,
+            renewal=renewal, payment_fingerprint=e.payment_fingerprint)
+        refs = learn_aliases(ctx, conv.external_id, [e.order_id, *e.aliases])
+        waiting = _attach_waiting(ctx, conv, refs)
+        _decide(ctx, conv, customer, e.referral, e.email or e.referral.email, e)
+        settle(ctx, conv, waiting)
         return [conv, *follow_earlier(ctx, conv, customer)]
     # The same payment again, perhaps with what the first notice lacked (a subscription id,
     # a customer, referral evidence): fill the gaps, never overwrite.
@@ -562,6 +629,10 @@ def on_sale(ctx: IngestContext, e: ev.Sale) -> list[Conversion]:
 
 
 def _earlier_payment(ctx: IngestContext, subscription_id: str, before: datetime) -> bool:
+    r = ctx.reads
+    if r is not None and subscription_id in r.payments:
+        return any(c.kind == "sale" and c.occurred_at < before
+                   for c in r.subscription_payments(subscription_id))
     return ctx.session.exec(_EARLIER_PAYMENT, params={
         "program_id": ctx.program.id, "origin": ctx.origin, "subscription_id": subscription_id,
         "before": before}).first() is not None
@@ -646,6 +717,8 @@ def _adjust(ctx: IngestContext, order_ref: str, kind: str, key: str, occurred_at
         adj = Adjustment(program_id=ctx.program.id, origin=ctx.origin, order_ref=order_ref,
                          kind=kind, key=key, amount=amount, currency=currency, status=status,
                          occurred_at=occurred_at)
+        if conv is None and ctx.reads is not None:
+            ctx.reads.adjustment_waiting(adj)  # for its sale, should it come later in the batch
     elif kind == "refund_total" and amount is not None and (adj.amount or 0) < amount:
         adj.amount = amount  # a running total only grows; an older, smaller one changes nothing
     elif kind == "chargeback" and DISPUTE_RANK.get(status or "", 0) > DISPUTE_RANK.get(adj.status or "", 0):
@@ -685,9 +758,12 @@ def on_order_canceled(ctx: IngestContext, e: ev.OrderCanceled) -> list[Conversio
 def on_subscription_canceled(ctx: IngestContext, e: ev.SubscriptionCanceled) -> list[Conversion]:
     s = ctx.session
     if s.get(SubscriptionCancel, (ctx.program.id, ctx.origin, e.subscription_id)) is None:
-        s.add(SubscriptionCancel(program_id=ctx.program.id, origin=ctx.origin,
-                                 subscription_id=e.subscription_id, canceled_at=e.occurred_at))
+        stop = SubscriptionCancel(program_id=ctx.program.id, origin=ctx.origin,
+                                  subscription_id=e.subscription_id, canceled_at=e.occurred_at)
+        s.add(stop)
         s.flush()
+        if ctx.reads is not None and e.subscription_id in ctx.reads.cancels:
+            ctx.reads.cancels[e.subscription_id] = stop
     touched = []
     for conv in s.exec(select(Conversion).where(
             Conversion.program_id == ctx.program.id, Conversion.origin == ctx.origin,
@@ -714,6 +790,7 @@ def on_data_request(ctx: IngestContext, e: ev.PersonalDataRequest) -> list[Conve
 def on_erasure(ctx: IngestContext, e: ev.PersonalDataErasure) -> list[Conversion]:
     from core import privacy
     privacy.erase(ctx, e)
+    ctx.reads = None  # erasing changes rows behind what was fetched: the next events fetch anew
     return []
 
 

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
 from core.models import Click, Conversion, Customer, Partner, Program
+
+if TYPE_CHECKING:
+    from core.batch_reads import BatchReads
 
 
 @dataclass(frozen=True)
@@ -30,8 +34,11 @@ class Case:
     the click rules then have nothing to judge)."""
 
     def __init__(self, session: Session, program: Program, conversion: Conversion,
-                 partner_id: str, click_id: str | None, customer: Customer | None = None) -> None:
+                 partner_id: str, click_id: str | None, customer: Customer | None = None,
+                 reads: BatchReads | None = None) -> None:
         self.session = session
+        # What the batch being applied fetched (core.batch_reads), when it is one.
+        self.reads = reads
         # The conversion's customer when the caller holds it: one created in this transaction
         # is not written yet, so no query would find it.
         self._customer = customer

@@ -41,7 +41,10 @@ def check(case: Case, rules: FraudRules) -> Reason | None:
     until = case.conversion.occurred_at
     since = until - timedelta(minutes=rules.click_flood_window_minutes)
     # A click without a device hash counts 0 by device (`ip_hash = NULL` matches nothing).
-    by_visitor, by_device = case.session.exec(_BOTH, params={
+    flood = case.reads.flood if case.reads is not None else None
+    counted = flood.counts(case.partner_id, click.visitor_id, click.ip_hash, since, until) \
+        if flood is not None else None
+    by_visitor, by_device = counted or case.session.exec(_BOTH, params={
         "partner_id": case.partner_id, "visitor_id": click.visitor_id, "ip_hash": click.ip_hash,
         "since": since, "until": until}).one()
     where, clicks = max([("one visitor", by_visitor), ("one device and network address", by_device)],

@@ -48,8 +48,8 @@ def review_credit(ctx: IngestContext, conv: Conversion, att: Attribution,
     if conv.review in DECIDED and conv.partner_id == att.partner_id:
         return
     click_id = att.click_id if att.touch == "click" else None
-    reasons = screen(Case(ctx.session, ctx.program, conv, att.partner_id, click_id, customer),
-                     rules_of(ctx.program))
+    reasons = screen(Case(ctx.session, ctx.program, conv, att.partner_id, click_id, customer,
+                          ctx.reads), rules_of(ctx.program))
     conv.review = "held" if reasons else None
     conv.review_reasons = [r.as_dict() for r in reasons] or None
     conv.reviewed_at, conv.reviewed_by = None, None

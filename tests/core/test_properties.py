@@ -8,6 +8,10 @@ transaction, as a webhook delivery would, in a fresh program. The final conversi
 commission, status, refunded, renewal) and the ledger's net balance per conversion must equal those of
 the same journey applied in its natural order.
 
+The inbox applies deliveries in batches, deciding each from rows fetched once for the whole batch
+(core.batch_reads) and writing them with one flush: a third variant cuts the shuffled events
+into batches applied that way, and must give the same outcome.
+
 The quick variant runs in `make test`; the `stress` one draws many more journeys.
 (tests/core/web/test_webhooks.py keeps the hand-picked permutations through HTTP.)
 """
@@ -24,7 +28,7 @@ from sqlmodel import select
 
 from core import events as ev
 from core.db import get_db
-from core.ingest import IngestContext, apply
+from core.ingest import IngestContext, apply, prepare
 from core.ledger import conversion_balances
 from core.models import Conversion, Partner, Program
 from core.money import Money
@@ -112,6 +116,20 @@ def _apply_each(app: Any, program_id: str, events: list[ev.Event]) -> None:
             apply(ctx, [event])
 
 
+def _apply_in_batches(app: Any, program_id: str, events: list[ev.Event], cuts: set[int]) -> None:
+    """As the inbox's drainer does: one transaction per batch, the batch's reads fetched
+    before its first event, its writes flushed after its last."""
+    bounds = [0, *sorted(c for c in cuts if 0 < c < len(events)), len(events)]
+    for start, end in zip(bounds, bounds[1:]):
+        with app.app_context(), get_db().write() as s:
+            ctx = IngestContext(session=s, program=s.get(Program, program_id), origin="src_prop",
+                                platform="fake")
+            prepare(ctx, events[start:end])
+            for event in events[start:end]:
+                apply(ctx, [event], flush=False)
+            s.flush()
+
+
 def _outcome(app: Any, program_id: str) -> list[tuple]:
     """What must not depend on arrival order: per payment, partner, commission, status, refund,
     renewal, and the ledger's net balance per partner and currency."""
@@ -144,9 +162,23 @@ def check_order_independence(app: Any, journey: Journey, order: list[int]) -> No
             assert commission == 0
 
 
+def check_batches(app: Any, journey: Journey, order: list[int], cuts: set[int]) -> None:
+    natural = _program(app, journey)
+    batched = _program(app, journey)
+    _apply_each(app, natural, list(journey.events))
+    _apply_in_batches(app, batched, [journey.events[i] for i in order], cuts)
+    assert _outcome(app, batched) == _outcome(app, natural), (order, cuts, journey)
+
+
 def _cases() -> Any:
     return journeys().flatmap(lambda j: st.tuples(
         st.just(j), st.permutations(range(len(j.events)))))
+
+
+def _batched_cases() -> Any:
+    return journeys().flatmap(lambda j: st.tuples(
+        st.just(j), st.permutations(range(len(j.events))),
+        st.sets(st.integers(1, max(1, len(j.events) - 1)), max_size=3)))
 
 
 QUICK = settings(max_examples=25, deadline=None, derandomize=True, database=None,
@@ -162,6 +194,21 @@ def test_any_arrival_order_gives_the_same_commissions(app, figures, case):  # no
     check_order_independence(app, journey, list(order))
     figures["examples"] += 1
     figures["events"] += len(journey.events)
+
+
+@QUICK
+@given(case=_batched_cases())
+def test_batches_give_what_one_delivery_at_a_time_gives(app, case):
+    journey, order, cuts = case
+    check_batches(app, journey, list(order), set(cuts))
+
+
+@pytest.mark.stress
+@STRESS
+@given(case=_batched_cases())
+def test_batches_give_what_one_delivery_at_a_time_gives_many_journeys(app, case):
+    journey, order, cuts = case
+    check_batches(app, journey, list(order), set(cuts))
 
 
 @pytest.mark.stress
