@@ -15,8 +15,8 @@ import threading
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event, text
+from flask import Flask, current_app, g, has_request_context
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -141,9 +141,47 @@ class Database:
         self.locks = TryLocks(on_disk) if is_sqlite(self.engine) else None
         # Where the inbox keeps deliveries waiting for SQLite's one writer (`core.spool`).
         self.spool = Spool(f"{on_disk}.inbox") if on_disk else None
+        # On PostgreSQL, one statement needs no transaction around it: in autocommit it costs
+        # one round trip, not three (BEGIN, the statement, COMMIT or the pool's ROLLBACK).
+        self.single = self.engine if is_sqlite(self.engine) else \
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def single_connection(self) -> Iterator[Connection]:
+        """A connection for statements that each stand alone. On PostgreSQL it is autocommit
+        and one per request: checking a pooled connection out costs a round trip (the pre-ping),
+        and a webhook request runs four such statements (rate limit, source, store, drain
+        lock). On SQLite a fresh one each time: a held connection would keep a read snapshot."""
+        if is_sqlite(self.engine) or not has_request_context():
+            with self.single.connect() as conn:
+                yield conn
+            return
+        if "tp_single" not in g:
+            g.tp_single = self.single.connect()
+        yield g.tp_single
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session that only reads (never flushes), on `single_connection`: on PostgreSQL
+        each statement runs on its own, as READ COMMITTED reads would anyway."""
+        with self.single_connection() as conn:
+            with Session(conn, expire_on_commit=False, autoflush=False) as s:
+                yield s
+
+    @contextmanager
+    def statement(self) -> Iterator[Connection]:
+        """A connection for one atomic write statement (and reads beside it): committed on
+        its own on PostgreSQL; on SQLite, a write transaction in the writers' queue."""
+        if not is_sqlite(self.engine):
+            with self.single_connection() as conn:
+                yield conn
+            return
+        with self.writers.held() if self.writers else nullcontext():
+            with self.write_engine.begin() as conn:
+                yield conn
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -167,15 +205,13 @@ class Database:
             return
         key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
                              signed=True)
-        with self.engine.connect() as conn:
+        with self.single_connection() as conn:  # a session lock: no transaction needed
             mine = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
-            conn.commit()
             try:
                 yield mine
             finally:
                 if mine:
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                    conn.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -203,3 +239,6 @@ def _close_session(_exc: BaseException | None) -> None:
     s = g.pop("tp_session", None)
     if s is not None:
         s.close()
+    conn = g.pop("tp_single", None)
+    if conn is not None:
+        conn.close()

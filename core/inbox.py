@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 
 from flask import current_app
 from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import select
 
@@ -71,22 +72,23 @@ def receive(db: Database, connector: Connector, source: Source, delivery: Delive
 
 
 def _store(db: Database, source: Source, delivery: Delivery) -> tuple[int, str, bool]:
+    """One INSERT that does nothing for a delivery already stored (by this request's platform
+    retrying, or a concurrent worker: ON CONFLICT waits for its commit), then its row."""
     key = delivery.delivery_id[:255]
-    try:
-        with db.write() as s:
-            existing = s.exec(select(WebhookDelivery.id, WebhookDelivery.status).where(
-                WebhookDelivery.source_id == source.id, WebhookDelivery.delivery_key == key)).first()
-            if existing is not None:
-                return existing[0], existing[1], False
-            row = WebhookDelivery(program_id=source.program_id, source_id=source.id,
-                                  delivery_key=key, topic=delivery.topic[:200],
-                                  headers=dict(delivery.headers), body=delivery.body)
-            s.add(row)
-            s.flush()
-            return row.id, "received", True  # type: ignore[return-value]
-    except IntegrityError:  # a concurrent worker stored the same delivery first
-        row_id, status = _lookup(db, source.id, key)  # type: ignore[misc]
-        return row_id, status, False
+    table = WebhookDelivery.__table__
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).values(
+        program_id=source.program_id, source_id=source.id, delivery_key=key,
+        topic=delivery.topic[:200], headers=dict(delivery.headers), body=delivery.body,
+        status="received", attempts=0, received_at=datetime.now(timezone.utc),
+    ).on_conflict_do_nothing(index_elements=[table.c.source_id, table.c.delivery_key]
+                             ).returning(table.c.id)
+    with db.statement() as conn:
+        row_id = conn.execute(stmt).scalar()
+        if row_id is not None:
+            return row_id, "received", True
+        found = conn.execute(_LOOKUP, {"source_id": source.id, "key": key}).one()
+        return found[0], found[1], False
 
 
 def _move_spooled(db: Database, source_id: str, limit: int = BATCH) -> int:
@@ -237,7 +239,7 @@ def _apply_batch(db: Database, connector: Connector, source_id: str) -> int:
 def _lookup(db: Database, source_id: str, key: str) -> tuple[int, str] | None:
     """(row id, status) of the stored delivery; None while it is not a row (a file still
     waiting in the spool, or never stored)."""
-    with db.engine.connect() as conn:  # twice per delivery: a bare connection, no ORM session
+    with db.single_connection() as conn:  # twice per delivery: no ORM session
         row = conn.execute(_LOOKUP, {"source_id": source_id, "key": key}).first()
     return (row[0], row[1]) if row is not None else None
 

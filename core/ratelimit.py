@@ -135,7 +135,7 @@ class DatabaseStorage(Storage):
         return count
 
     def _row(self, key: str) -> tuple[int, float] | None:
-        with self._database().engine.connect() as conn:
+        with self._database().single_connection() as conn:
             row = conn.execute(_COUNTER, {"key": self._key(key)}).first()
         return (int(row[0]), float(row[1])) if row else None
 

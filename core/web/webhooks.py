@@ -29,7 +29,7 @@ def _receive(platform: str, source_id: str | None):  # type: ignore[no-untyped-d
     if request.content_length and request.content_length > MAX_BODY:
         raise ApiError("too_large", "the body is larger than 5 MB", 413)
     db = get_db()
-    with db.session() as s:
+    with db.read_session() as s:
         if source_id is None:
             if connector.account_from_headers is None:
                 raise NotFound("this platform's webhook URL ends with the source id")
