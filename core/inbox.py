@@ -22,6 +22,7 @@ import threading
 import time
 import traceback
 from datetime import datetime, timezone
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import bindparam, func, insert, update
@@ -75,16 +76,11 @@ def _store(db: Database, source: Source, delivery: Delivery) -> tuple[int, str, 
     """One INSERT that does nothing for a delivery already stored (by this request's platform
     retrying, or a concurrent worker: ON CONFLICT waits for its commit), then its row."""
     key = delivery.delivery_id[:255]
-    table = WebhookDelivery.__table__
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table).values(
-        program_id=source.program_id, source_id=source.id, delivery_key=key,
-        topic=delivery.topic[:200], headers=dict(delivery.headers), body=delivery.body,
-        status="received", attempts=0, received_at=datetime.now(timezone.utc),
-    ).on_conflict_do_nothing(index_elements=[table.c.source_id, table.c.delivery_key]
-                             ).returning(table.c.id)
     with db.statement() as conn:
-        row_id = conn.execute(stmt).scalar()
+        row_id = conn.execute(_INSERT[db.engine.dialect.name], {
+            "program_id": source.program_id, "source_id": source.id, "delivery_key": key,
+            "topic": delivery.topic[:200], "headers": dict(delivery.headers), "body": delivery.body,
+            "received_at": datetime.now(timezone.utc)}).scalar()
         if row_id is not None:
             return row_id, "received", True
         found = conn.execute(_LOOKUP, {"source_id": source.id, "key": key}).one()
@@ -244,6 +240,19 @@ def _lookup(db: Database, source_id: str, key: str) -> tuple[int, str] | None:
     return (row[0], row[1]) if row is not None else None
 
 
+def _insert_delivery(dialect) -> Any:  # type: ignore[no-untyped-def]
+    table = WebhookDelivery.__table__
+    columns = ("program_id", "source_id", "delivery_key", "topic", "headers", "body", "received_at")
+    return dialect.insert(table).values(
+        {**{name: bindparam(name, type_=table.c[name].type) for name in columns},
+         "status": "received", "attempts": 0},
+    ).on_conflict_do_nothing(index_elements=[table.c.source_id, table.c.delivery_key]
+                             ).returning(table.c.id)
+
+
+# Built once, as every delivery runs it (building and keying a statement costs more than
+# running it).
+_INSERT = {"postgresql": _insert_delivery(postgresql), "sqlite": _insert_delivery(sqlite)}
 _LOOKUP = select(WebhookDelivery.id, WebhookDelivery.status).where(
     WebhookDelivery.source_id == bindparam("source_id"),
     WebhookDelivery.delivery_key == bindparam("key"))
