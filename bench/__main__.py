@@ -169,6 +169,8 @@ def run_backend(label: str, url: str, args: argparse.Namespace, workdir: Path) -
     if kept is not None and (kept / "info.json").exists():
         # A copy of data built by an earlier run: a quicker look while changing the code.
         shutil.copy(kept / "bench.db", workdir / "bench.db")
+        from core import migrate
+        migrate.upgrade(url)  # the code's newer migrations, if any
         info = json.loads((kept / "info.json").read_text())
         info["now"] = datetime.fromisoformat(info["now"])
     else:
