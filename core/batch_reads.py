@@ -221,9 +221,8 @@ def _fetch_conversions(s: Session, reads: BatchReads, refs: set[str]) -> None:
     reads.conversions.update(dict.fromkeys(wanted))
     for c in s.exec(_CONVERSIONS_LOCKED, params={**params, "refs": wanted}):
         reads.conversions[c.external_id] = c
-    # Aliases of the targets themselves are known: an alias row names its order in `order_ref`,
-    # and every target's aliases were fetched with the ref that led to it only if that ref was
-    # one of them; fetch the rest so that every covered ref answers both directions.
+    # A ref reached only through an alias (an order an alias points to, or an alias of one of
+    # the batch's orders) is covered too, so its own aliases, both ways, are fetched as well.
     extra = sorted(set(wanted) - refs)
     if extra:
         for a in s.exec(_ALIASES, params={**params, "refs": extra}):

@@ -189,13 +189,13 @@ def find_conversion_by_refs(ctx: IngestContext, refs: list[str], lock: bool = Tr
                             _seen: frozenset[str] = frozenset()) -> Conversion | None:
     """The conversion any of `refs` names, directly or through a learned alias; the first ref
     that names one wins. Two queries for all the refs, rather than two per ref."""
-    s, r = ctx.session, ctx.reads
-    refs = [r for r in dict.fromkeys(refs) if r and r not in _seen]
+    s, reads = ctx.session, ctx.reads
+    refs = [ref for ref in dict.fromkeys(refs) if ref and ref not in _seen]
     if not refs:
         return None
-    if r is not None and r.covers_refs(refs):
-        direct = {ref: c for ref in refs if (c := r.conversions[ref]) is not None}
-        aliases = {ref: r.alias_to_order[ref] for ref in refs if ref in r.alias_to_order}
+    if reads is not None and reads.covers_refs(refs):
+        direct = {ref: c for ref in refs if (c := reads.conversions[ref]) is not None}
+        aliases = {ref: reads.alias_to_order[ref] for ref in refs if ref in reads.alias_to_order}
     else:
         params = {"program_id": ctx.program.id, "origin": ctx.origin, "refs": refs}
         direct = {c.external_id: c for c in s.exec(_CONVERSIONS_BY_REF[lock], params=params)}
@@ -214,11 +214,11 @@ def find_conversion_by_refs(ctx: IngestContext, refs: list[str], lock: bool = Tr
 
 def learn_aliases(ctx: IngestContext, order_id: str, aliases: tuple[str, ...] | list[str]) -> list[str]:
     """Record that `aliases` name the order `order_id`; returns every id of the order."""
-    s, r = ctx.session, ctx.reads
+    s, reads = ctx.session, ctx.reads
     wanted = [a for a in dict.fromkeys(aliases) if a and a != order_id]
-    if r is not None and r.covers_refs([order_id, *wanted]):
-        pairs = [(a, r.alias_to_order[a]) for a in wanted if a in r.alias_to_order]
-        pairs += [(a, order_id) for a in r.aliases_of.get(order_id, [])]
+    if reads is not None and reads.covers_refs([order_id, *wanted]):
+        pairs = [(a, reads.alias_to_order[a]) for a in wanted if a in reads.alias_to_order]
+        pairs += [(a, order_id) for a in reads.aliases_of.get(order_id, [])]
     else:
         pairs = [(row.alias, row.order_ref) for row in s.exec(_ALIASES_OF_ORDER, params={
             "program_id": ctx.program.id, "origin": ctx.origin, "order_ref": order_id,
@@ -229,21 +229,21 @@ def learn_aliases(ctx: IngestContext, order_id: str, aliases: tuple[str, ...] | 
         if alias not in stored:
             s.add(ConversionAlias(program_id=ctx.program.id, origin=ctx.origin, alias=alias,
                                   order_ref=order_id))
-            if r is not None:
-                r.alias_learned(alias, order_id)
+            if reads is not None:
+                reads.alias_learned(alias, order_id)
             known.append(alias)
     return [order_id, *known]
 
 
 def customer_for(ctx: IngestContext, customer_id: str | None, email: str | None) -> Customer | None:
     """The customer by the platform's id (namespaced by origin), else by email; created if new."""
-    s, r = ctx.session, ctx.reads
+    s, reads = ctx.session, ctx.reads
     email = clean_email(email)
     external = customer_key(ctx.origin, customer_id, email)
     if external is None:
         return None
-    if r is not None and external in r.customers:
-        cust = r.customers[external]
+    if reads is not None and external in reads.customers:
+        cust = reads.customers[external]
     else:
         cust = s.exec(_CUSTOMER, params={"program_id": ctx.program.id,
                                          "external_id": external}).first()
@@ -252,8 +252,8 @@ def customer_for(ctx: IngestContext, customer_id: str | None, email: str | None)
                         email=email)
         s.add(cust)  # written by the next flush, before its conversion (`Conversion.customer`)
         ctx.fresh_customers[cust.id] = []
-    if r is not None:  # every customer the batch may change is then one `r` knows
-        r.customer_found(external, cust)
+    if reads is not None:  # every customer the batch may change is then one `reads` knows
+        reads.customer_found(external, cust)
     if email and not cust.email:
         cust.email = email
         s.add(cust)
@@ -289,14 +289,14 @@ def gather_touches(ctx: IngestContext, referral: ev.Referral, at: datetime,
     """The evidence for one conversion: its hints (a click and the earlier clicks of the same
     visitor, a ref, promo codes) plus what was recorded for the customer before. New hints are
     recorded for the customer so later conversions and the what-if replay see them."""
-    s, r = ctx.session, ctx.reads
+    s, reads = ctx.session, ctx.reads
     new: list[Touch] = []
     if referral.click_id:
         for c in _visitor_clicks(ctx, referral.click_id):
             new.append(Touch("click", c.partner_id, c.created_at, c.id, evidence=referral.evidence))
     if referral.ref:
-        if r is not None and referral.ref in r.partners_by_key:
-            partner = r.partners_by_key[referral.ref]
+        if reads is not None and referral.ref in reads.partners_by_key:
+            partner = reads.partners_by_key[referral.ref]
         else:
             partner = s.exec(select(Partner).where(Partner.program_id == ctx.program.id,
                                                    Partner.key == referral.ref)).first()
@@ -304,8 +304,8 @@ def gather_touches(ctx: IngestContext, referral: ev.Referral, at: datetime,
             new.append(Touch("ref", partner.id, at, evidence=referral.evidence))
     codes = list(dict.fromkeys(c.strip().lower() for c in referral.promo_codes if c and c.strip()))
     if codes:
-        if r is not None and all(c in r.promo_codes for c in codes):
-            promos = [p for c in codes if (p := r.promo_codes[c]) is not None]
+        if reads is not None and all(c in reads.promo_codes for c in codes):
+            promos = [p for c in codes if (p := reads.promo_codes[c]) is not None]
         else:
             promos = list(s.exec(select(PromoCode).where(PromoCode.program_id == ctx.program.id,
                                                          PromoCode.code_lower.in_(codes))))
@@ -315,8 +315,8 @@ def gather_touches(ctx: IngestContext, referral: ev.Referral, at: datetime,
     old: list[Touch] = []
     if customer is not None:
         fresh = ctx.fresh_customers.get(customer.id)
-        if fresh is None and r is not None:  # an earlier customer's, fetched with the batch
-            fresh = r.touches.get(customer.id)
+        if fresh is None and reads is not None:  # an earlier customer's, fetched with the batch
+            fresh = reads.touches.get(customer.id)
         rows = fresh if fresh is not None else \
             s.exec(_CUSTOMER_TOUCHES, params={"customer_id": customer.id}).all()
         seen = {(r.kind, r.click_id, r.code, r.partner_id) for r in rows}
@@ -339,10 +339,10 @@ def inherited_for(ctx: IngestContext, conv: Conversion, customer: Customer | Non
                   email: str | None) -> Inherited | None:
     """Attribution fixed earlier: the subscription's first payment, or the customer's partner
     (by id, or by email for a customer first seen as a lead under another id)."""
-    s, r = ctx.session, ctx.reads
+    s, reads = ctx.session, ctx.reads
     if conv.subscription_id:
-        if r is not None and conv.subscription_id in r.payments:
-            first = min((c for c in r.subscription_payments(conv.subscription_id)
+        if reads is not None and conv.subscription_id in reads.payments:
+            first = min((c for c in reads.subscription_payments(conv.subscription_id)
                          if c.id != conv.id and c.occurred_at < conv.occurred_at
                          and c.partner_id is not None), key=lambda c: c.occurred_at, default=None)
         else:
@@ -360,8 +360,8 @@ def inherited_for(ctx: IngestContext, conv: Conversion, customer: Customer | Non
                          "partner", (customer.attribution or {}).get("click_id"))
     email = (email or (customer.email if customer else None) or "").strip().lower()
     if email:
-        if r is not None and email in r.credited:
-            other = r.credited_by_email(email)
+        if reads is not None and email in reads.credited:
+            other = reads.credited_by_email(email)
         else:
             other = s.exec(_CREDITED_BY_EMAIL, params={"program_id": ctx.program.id,
                                                        "email": email}).first()
@@ -404,9 +404,9 @@ def credit(ctx: IngestContext, conv: Conversion, att: Attribution,
     rule = pick_rule(ctx.reward_rules(), conv.kind, conv.event, ctx.partner_tags(att.partner_id))
     first_at = None
     if conv.subscription_id:
-        r = ctx.reads
-        if r is not None and conv.subscription_id in r.payments:
-            earliest = min((c.occurred_at for c in r.subscription_payments(conv.subscription_id)),
+        reads = ctx.reads
+        if reads is not None and conv.subscription_id in reads.payments:
+            earliest = min((c.occurred_at for c in reads.subscription_payments(conv.subscription_id)),
                            default=None)
         else:
             earliest = s.exec(_FIRST_PAYMENT_AT, params={
@@ -533,9 +533,9 @@ def follow_earlier(ctx: IngestContext, conv: Conversion, customer: Customer | No
 
 def _attach_waiting(ctx: IngestContext, conv: Conversion, refs: list[str]) -> list[Adjustment]:
     """Adjustments that arrived before their sale, keyed by any of its ids, now belong to it."""
-    r = ctx.reads
-    if r is not None and r.covers_refs(refs):
-        waiting = [a for ref in dict.fromkeys(refs) for a in r.waiting.get(ref, [])
+    reads = ctx.reads
+    if reads is not None and reads.covers_refs(refs):
+        waiting = [a for ref in dict.fromkeys(refs) for a in reads.waiting.get(ref, [])
                    if a.conversion_id is None]
     else:
         waiting = ctx.session.exec(_WAITING_ADJUSTMENTS, params={
@@ -629,10 +629,10 @@ def on_sale(ctx: IngestContext, e: ev.Sale) -> list[Conversion]:
 
 
 def _earlier_payment(ctx: IngestContext, subscription_id: str, before: datetime) -> bool:
-    r = ctx.reads
-    if r is not None and subscription_id in r.payments:
+    reads = ctx.reads
+    if reads is not None and subscription_id in reads.payments:
         return any(c.kind == "sale" and c.occurred_at < before
-                   for c in r.subscription_payments(subscription_id))
+                   for c in reads.subscription_payments(subscription_id))
     return ctx.session.exec(_EARLIER_PAYMENT, params={
         "program_id": ctx.program.id, "origin": ctx.origin, "subscription_id": subscription_id,
         "before": before}).first() is not None
