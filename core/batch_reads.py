@@ -17,9 +17,10 @@ Exact by construction, not a cache that may be stale:
   values, so a later event of the batch sees what an earlier one did;
 - rows of an origin (conversions, aliases, customers, adjustments) are only written under the
   origin's lock (`core.ingest.lock_origin`), taken before fetching, so no other writer changes
-  them meanwhile. Clicks are written by the redirect at any time, but never changed: a click
-  recorded after the fetch was recorded after the conversions of the batch happened, and
-  counts nowhere for them.
+  them meanwhile. Clicks are written by the redirect at any time, but never changed: the batch
+  sees them as they were at the fetch, milliseconds before it applies, as each delivery saw
+  them at the moment it was applied before. (A click recorded in between could count only for
+  a sale dated after it, within attribution's clock-skew allowance.)
 """
 from __future__ import annotations
 
@@ -98,8 +99,8 @@ class BatchReads:
     cancels: dict[str, SubscriptionCancel | None] = field(default_factory=dict)
     tags: dict[str, set[str]] = field(default_factory=dict)  # by partner id
     flood: FloodWindow | None = None
-    # The session's identity map holds rows weakly; these keep the fetched ones (partners and
-    # links, which `Session.get` then finds without a query) for the batch's lifetime.
+    # The session's identity map holds rows weakly; these keep the fetched clicks, partners and
+    # links (which `Session.get` then finds without a query) for the batch's lifetime.
     held: list[Any] = field(default_factory=list)
 
     def covers_refs(self, refs: Iterable[str]) -> bool:
