@@ -115,7 +115,7 @@ def test_a_batch_asks_as_many_questions_for_fifty_sales_as_for_five(app):
     assert vip[4] == 1_000  # the vip tag's 20 %, read from the fetched tags
 
 
-def _dependent_events(api: Any, clicks: list[str]) -> list[Any]:
+def _dependent_events(clicks: list[str]) -> list[Any]:
     """Events of one batch that depend on each other's writes."""
     at = T0
     return [
@@ -152,8 +152,8 @@ def test_a_batch_decides_as_one_delivery_at_a_time_would(app):
         second = click(api, ref="bob", prev=first)  # the same visitor, later, through Bob
         for c, hours in ((first, 5), (second, 4)):
             set_click_time(app, c, T0 - timedelta(hours=hours))
-        run(app, api.program_id, _dependent_events(api, [first, second]))
-        outcomes.append([row for row in _outcome(app, api.program_id)])
+        run(app, api.program_id, _dependent_events([first, second]))
+        outcomes.append(_outcome(app, api.program_id))
     assert outcomes[1] == outcomes[0]
     by_order = {row[0]: row for row in outcomes[1]}
     # the click's visitor clicked again later through Bob: the last touch is Bob's
