@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import bindparam, or_
 from sqlmodel import Session, select
@@ -99,8 +99,8 @@ class BatchReads:
     cancels: dict[str, SubscriptionCancel | None] = field(default_factory=dict)
     tags: dict[str, set[str]] = field(default_factory=dict)  # by partner id
     flood: FloodWindow | None = None
-    # The session's identity map holds rows weakly; these keep the fetched clicks, partners and
-    # links (which `Session.get` then finds without a query) for the batch's lifetime.
+    # The session's identity map holds rows weakly; these keep the fetched partners and links
+    # (which `Session.get` then finds without a query) for the batch's lifetime.
     held: list[Any] = field(default_factory=list)
 
     def covers_refs(self, refs: Iterable[str]) -> bool:
@@ -198,6 +198,22 @@ def fetch(s: Session, program_id: str, origin: str, events: list[Any],
     return reads
 
 
+def _one_each(found: dict[str, Any], keys: Iterable[str], rows: Iterable[Any],
+              key: Callable[[Any], str]) -> None:
+    """Every key to its row, or to None where the database has none: a miss is an answer too."""
+    found.update(dict.fromkeys(keys))
+    for row in rows:
+        found[key(row)] = row
+
+
+def _all_of_each(found: dict[str, list[Any]], keys: Iterable[str], rows: Iterable[Any],
+                 key: Callable[[Any], str]) -> None:
+    """Every key to all of its rows ([] where the database has none)."""
+    found.update({k: [] for k in keys})
+    for row in rows:
+        found[key(row)].append(row)
+
+
 _CONVERSIONS = select(Conversion).where(
     Conversion.program_id == bindparam("program_id"), Conversion.origin == bindparam("origin"),
     Conversion.external_id.in_(bindparam("refs", expanding=True)))
@@ -219,9 +235,8 @@ def _fetch_conversions(s: Session, reads: BatchReads, refs: set[str]) -> None:
         reads.alias_learned(a.alias, a.order_ref)
     targets = set(reads.alias_to_order.values()) | set(reads.alias_to_order)
     wanted = sorted(refs | targets)
-    reads.conversions.update(dict.fromkeys(wanted))
-    for c in s.exec(_CONVERSIONS_LOCKED, params={**params, "refs": wanted}):
-        reads.conversions[c.external_id] = c
+    _one_each(reads.conversions, wanted, s.exec(_CONVERSIONS_LOCKED, params={**params, "refs": wanted}),
+              lambda c: c.external_id)
     # A ref reached only through an alias (an order an alias points to, or an alias of one of
     # the batch's orders) is covered too, so its own aliases, both ways, are fetched as well.
     extra = sorted(set(wanted) - refs)
@@ -229,9 +244,8 @@ def _fetch_conversions(s: Session, reads: BatchReads, refs: set[str]) -> None:
         for a in s.exec(_ALIASES, params={**params, "refs": extra}):
             if reads.alias_to_order.get(a.alias) != a.order_ref:
                 reads.alias_learned(a.alias, a.order_ref)
-    reads.waiting.update({r: [] for r in wanted})
-    for adj in s.exec(_WAITING, params={**params, "refs": wanted}):
-        reads.waiting[adj.order_ref].append(adj)
+    _all_of_each(reads.waiting, wanted, s.exec(_WAITING, params={**params, "refs": wanted}),
+                 lambda adj: adj.order_ref)
 
 
 _CUSTOMERS = select(Customer).where(Customer.program_id == bindparam("program_id"),
@@ -244,19 +258,14 @@ _TOUCHES = select(Touch).where(Touch.customer_id.in_(bindparam("ids", expanding=
 
 def _fetch_customers(s: Session, reads: BatchReads, keys: set[str], emails: set[str]) -> None:
     """Customers by key with all their touches, and the credited customers of every email."""
-    reads.customers.update(dict.fromkeys(keys))
-    if keys:
-        for c in s.exec(_CUSTOMERS, params={"program_id": reads.program_id, "keys": sorted(keys)}):
-            reads.customers[c.external_id] = c
+    program = {"program_id": reads.program_id}
+    _one_each(reads.customers, keys, s.exec(_CUSTOMERS, params={**program, "keys": sorted(keys)})
+              if keys else [], lambda c: c.external_id)
     found = [c.id for c in reads.customers.values() if c is not None]
-    reads.touches.update({cid: [] for cid in found})
-    if found:
-        for t in s.exec(_TOUCHES, params={"ids": found}):
-            reads.touches[t.customer_id].append(t)
-    reads.credited.update({e: [] for e in emails})
-    if emails:
-        for c in s.exec(_CREDITED, params={"program_id": reads.program_id, "emails": sorted(emails)}):
-            reads.credited[c.email].append(c)  # type: ignore[index]
+    _all_of_each(reads.touches, found, s.exec(_TOUCHES, params={"ids": found}) if found else [],
+                 lambda t: t.customer_id)
+    _all_of_each(reads.credited, emails, s.exec(_CREDITED, params={**program, "emails": sorted(emails)})
+                 if emails else [], lambda c: c.email)
 
 
 _PAYMENTS = select(Conversion).where(
@@ -273,12 +282,10 @@ def _fetch_subscriptions(s: Session, reads: BatchReads, subscriptions: set[str])
     if not subscriptions:
         return
     params = {"program_id": reads.program_id, "origin": reads.origin, "subs": sorted(subscriptions)}
-    reads.payments.update({sub: [] for sub in subscriptions})
-    for c in s.exec(_PAYMENTS, params=params):
-        reads.payments[c.subscription_id].append(c)  # type: ignore[index]
-    reads.cancels.update(dict.fromkeys(subscriptions))
-    for row in s.exec(_CANCELS, params=params):
-        reads.cancels[row.subscription_id] = row
+    _all_of_each(reads.payments, subscriptions, s.exec(_PAYMENTS, params=params),
+                 lambda c: c.subscription_id)
+    _one_each(reads.cancels, subscriptions, s.exec(_CANCELS, params=params),
+              lambda row: row.subscription_id)
 
 
 # Two queries, each on its index: PostgreSQL plans "id IN (...) OR visitor_id IN (subquery)"
@@ -290,6 +297,10 @@ _PARTNERS_BY_KEY = select(Partner).where(Partner.program_id == bindparam("progra
                                          Partner.key.in_(bindparam("keys", expanding=True)))
 _PROMO_CODES = select(PromoCode).where(PromoCode.program_id == bindparam("program_id"),
                                        PromoCode.code_lower.in_(bindparam("codes", expanding=True)))
+_LINKS = select(Link).where(Link.id.in_(bindparam("ids", expanding=True)))
+_PARTNERS = select(Partner).where(Partner.id.in_(bindparam("ids", expanding=True)))
+_TAGS = select(PartnerTag.partner_id, PartnerTag.tag).where(
+    PartnerTag.partner_id.in_(bindparam("ids", expanding=True)))
 
 
 def _fetch_referrals(s: Session, reads: BatchReads, click_ids: set[str], partner_keys: set[str],
@@ -311,22 +322,18 @@ def _fetch_referrals(s: Session, reads: BatchReads, click_ids: set[str], partner
             reads.visitor_clicks[click_id] = [] if click is None else [
                 c for c in by_visitor[click.visitor_id] if c.id == click_id or not c.is_bot]
         partner_ids |= {c.partner_id for c in rows}
-        links = {c.link_id for c in rows if c.link_id}
-        if links:
-            reads.held += s.exec(select(Link).where(Link.id.in_(sorted(links)))).all()
-        reads.held += rows
+        links = sorted({c.link_id for c in rows if c.link_id})
+        if links:  # the clicks themselves stay in `visitor_clicks`
+            reads.held += s.exec(_LINKS, params={"ids": links}).all()
+    program = {"program_id": reads.program_id}
     if partner_keys:
-        reads.partners_by_key.update(dict.fromkeys(partner_keys))
-        for p in s.exec(_PARTNERS_BY_KEY, params={"program_id": reads.program_id,
-                                                  "keys": sorted(partner_keys)}):
-            reads.partners_by_key[p.key] = p
-            partner_ids.add(p.id)
+        _one_each(reads.partners_by_key, partner_keys, s.exec(
+            _PARTNERS_BY_KEY, params={**program, "keys": sorted(partner_keys)}), lambda p: p.key)
     if codes:
-        reads.promo_codes.update(dict.fromkeys(codes))
-        for promo in s.exec(_PROMO_CODES, params={"program_id": reads.program_id,
-                                                  "codes": sorted(codes)}):
-            reads.promo_codes[promo.code_lower] = promo
-            partner_ids.add(promo.partner_id)
+        _one_each(reads.promo_codes, codes, s.exec(
+            _PROMO_CODES, params={**program, "codes": sorted(codes)}), lambda p: p.code_lower)
+    partner_ids |= {p.id for p in reads.partners_by_key.values() if p is not None}
+    partner_ids |= {promo.partner_id for promo in reads.promo_codes.values() if promo is not None}
     return partner_ids
 
 
@@ -335,11 +342,19 @@ def _fetch_partners(s: Session, reads: BatchReads, partner_ids: set[str]) -> Non
     if not partner_ids:
         return
     ids = sorted(partner_ids)
-    reads.held += s.exec(select(Partner).where(Partner.id.in_(ids))).all()
+    reads.held += s.exec(_PARTNERS, params={"ids": ids}).all()
     reads.tags.update({pid: set() for pid in ids})
-    for partner_id, tag in s.exec(select(PartnerTag.partner_id, PartnerTag.tag)
-                                  .where(PartnerTag.partner_id.in_(ids))):
+    for partner_id, tag in s.exec(_TAGS, params={"ids": ids}):
         reads.tags[partner_id].add(tag)
+
+
+_FLOOD_COLUMNS = (Click.id, Click.partner_id, Click.visitor_id, Click.ip_hash, Click.created_at)
+_IN_WINDOW = (Click.created_at >= bindparam("since"), Click.created_at <= bindparam("until"))
+_FLOOD_BY_VISITOR = select(*_FLOOD_COLUMNS).where(
+    Click.visitor_id.in_(bindparam("visitors", expanding=True)), *_IN_WINDOW)
+_FLOOD_BY_DEVICE = select(*_FLOOD_COLUMNS).where(
+    Click.partner_id.in_(bindparam("partners", expanding=True)),
+    Click.ip_hash.in_(bindparam("devices", expanding=True)), *_IN_WINDOW)
 
 
 def _fetch_flood(s: Session, reads: BatchReads, since: datetime, until: datetime) -> FloodWindow:
@@ -349,15 +364,12 @@ def _fetch_flood(s: Session, reads: BatchReads, since: datetime, until: datetime
     partners = {c.partner_id for c in clicks}
     visitors = {c.visitor_id for c in clicks}
     devices = {c.ip_hash for c in clicks if c.ip_hash}
-    columns = (Click.partner_id, Click.visitor_id, Click.ip_hash, Click.created_at)
+    window = {"since": since, "until": until}
     found: dict[Any, tuple[str, str, str | None, datetime]] = {}
-    for row in s.exec(select(Click.id, *columns).where(
-            Click.visitor_id.in_(sorted(visitors)), Click.created_at >= since,
-            Click.created_at <= until)):
-        found[row[0]] = tuple(row[1:])  # type: ignore[assignment]
+    rows = list(s.exec(_FLOOD_BY_VISITOR, params={**window, "visitors": sorted(visitors)}))
     if devices:
-        for row in s.exec(select(Click.id, *columns).where(
-                Click.partner_id.in_(sorted(partners)), Click.ip_hash.in_(sorted(devices)),
-                Click.created_at >= since, Click.created_at <= until)):
-            found[row[0]] = tuple(row[1:])  # type: ignore[assignment]
+        rows += s.exec(_FLOOD_BY_DEVICE, params={**window, "partners": sorted(partners),
+                                                 "devices": sorted(devices)}).all()
+    for row in rows:  # a click found both ways counts once
+        found[row[0]] = tuple(row[1:])  # type: ignore[assignment]
     return FloodWindow(since, until, partners, visitors, devices, list(found.values()))

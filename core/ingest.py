@@ -358,7 +358,7 @@ def inherited_for(ctx: IngestContext, conv: Conversion, customer: Customer | Non
             customer.attributed_at is None or customer.attributed_at <= conv.occurred_at):
         return Inherited(customer.partner_id, "customer", "customer already credited to this "
                          "partner", (customer.attribution or {}).get("click_id"))
-    email = (email or (customer.email if customer else None) or "").strip().lower()
+    email = clean_email(email or (customer.email if customer else None))
     if email:
         if reads is not None and email in reads.credited:
             other = reads.credited_by_email(email)
