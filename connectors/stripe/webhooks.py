@@ -74,6 +74,10 @@ def parse(body: bytes, text: str, headers: Mapping[str, str]) -> Delivery:
         raise BadPayload("the event has no id or type")
     if not isinstance(event.get("created"), int):
         raise BadPayload("the event has no created time")
+    try:
+        occurred_at = event_time(event)
+    except (ValueError, OverflowError, OSError):  # Unix seconds past year 9999 (or before 1)
+        raise BadPayload(f"the event's created time {event['created']} is not a date") from None
     return Delivery(delivery_id=event_id, topic=event_type, payload=event, body=body,
-                    occurred_at=event_time(event),
+                    occurred_at=occurred_at,
                     headers={SIGNATURE_HEADER: headers.get(SIGNATURE_HEADER, "")})

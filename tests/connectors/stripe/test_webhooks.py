@@ -94,6 +94,15 @@ def test_signed_but_unparseable_body_is_bad_payload(body: bytes):
         verify(SOURCE, {"Stripe-Signature": sign(body)}, body)
 
 
+@pytest.mark.parametrize("created", [664660350510, -10**15])
+def test_a_created_time_that_is_no_date_is_bad_payload(created: int):
+    """Found by the mutation stress test: year 23032 overflowed into a 500."""
+    event = json.loads(fixture_bytes("stripe", "event.json"))
+    body = json.dumps({**event, "created": created}).encode()
+    with pytest.raises(BadPayload, match="not a date"):
+        verify(SOURCE, {"Stripe-Signature": sign(body)}, body)
+
+
 def test_non_utf8_body_is_bad_payload():
     with pytest.raises(BadPayload):
         verify(SOURCE, {"Stripe-Signature": "t=1,v1=00"}, b"\xff\xfe")
