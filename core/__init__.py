@@ -42,8 +42,10 @@ def init_app(app: Flask, connectors: tuple[Connector, ...], settings: Settings) 
         "settings": settings,
         "registry": registry,
         "vault": Vault(settings.secret_key),
-        "clicks": ClickRecorder(database.engine),
+        "clicks": ClickRecorder(database.engine, settings.var_dir, settings.click_gather_ms / 1000),
     }
+    # Clicks a process that is gone spooled but did not store (see core.click_spool).
+    app.extensions["touchpoint"]["clicks"].recover()
     app.wsgi_app = redirect.RedirectFastPath(app.wsgi_app, app.extensions["touchpoint"]["clicks"])  # type: ignore[method-assign]
     if settings.trusted_proxies:
         # Outermost, so the redirect's fast path and every limit see the visitor's address.

@@ -44,6 +44,10 @@ class Settings:
     # Reverse proxies in front of Touchpoint whose X-Forwarded-For/-Proto/-Host to believe:
     # without it every visitor has the proxy's address (one rate-limit counter, one IP hash).
     trusted_proxies: int = 0
+    # How long clicks of the redirect gather before they are moved to the database in one
+    # transaction (core/click_spool.py): longer means fewer transactions under load, and reports
+    # that see a click that much later. Nothing is lost either way.
+    click_gather_ms: int = 5
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
@@ -56,6 +60,7 @@ class Settings:
             "shopify_api_secret": os.environ.get("SHOPIFY_API_SECRET") or None,
             "var_dir": var_dir,
             "trusted_proxies": int(os.environ.get("TOUCHPOINT_TRUSTED_PROXIES") or 0),
+            "click_gather_ms": int(os.environ.get("TOUCHPOINT_CLICK_GATHER_MS") or 5),
         }
         values.update(overrides)
         if not values.get("secret_key"):

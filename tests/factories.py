@@ -4,9 +4,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlmodel import select
+
 from core.db import get_db
+from core.models import Click
 from core.programs import create_program
 from core.schemas import ProgramCreate
+
+
+def stored_clicks(app: Any) -> list[Click]:
+    """Every click in the database, oldest first, once the redirect's spool has moved what this
+    process spooled (it does so within milliseconds; a test must not race it)."""
+    assert app.extensions["touchpoint"]["clicks"].flush(), "spooled clicks did not reach the database"
+    with app.app_context(), get_db().session() as s:
+        return list(s.exec(select(Click).order_by(Click.created_at)))
 
 
 @dataclass

@@ -1,9 +1,11 @@
 """`GET /r/<key>`: record the click, answer 302 with `tp_click` added. `GET /t.js`: the script.
 
 The redirect is the hottest path of the product, so it is served by a small WSGI layer in front
-of Flask (`RedirectFastPath`) that does only what a click needs: a cached link lookup, one
-insert, the 302. Anything it does not handle (an unknown key, a link off the program's domains)
-goes on to the Flask route below, which answers the contract's JSON errors.
+of Flask (`RedirectFastPath`) that does only what a click needs: a cached link lookup, the click
+appended to this worker's spool file (in the database within milliseconds, and safe from a crash
+of Touchpoint once written: `core.click_spool`), the 302. Anything it does not handle (an unknown
+key, a link off the program's domains) goes on to the Flask route below, which answers the
+contract's JSON errors.
 
 When the merchant points a subdomain of their shop (say `track.their-shop.com`) at Touchpoint,
 the redirect also sets the `tp_click` cookie on their domain from the server's response, which
@@ -46,7 +48,8 @@ def follow(recorder: ClickRecorder, link: LinkInfo, environ: dict[str, Any]) -> 
                                link_id=link.id, campaign=link.campaign, url=link.url,
                                referrer=environ.get("HTTP_REFERER"),
                                user_agent=environ.get("HTTP_USER_AGENT", ""),
-                               ip=environ.get("REMOTE_ADDR"), previous_click_id=previous)
+                               ip=environ.get("REMOTE_ADDR"), previous_click_id=previous,
+                               wait=False)
     headers = [("Location", with_click(link.url, click_id)),
                ("Cache-Control", "no-store"), ("Content-Length", "0"),
                ("Referrer-Policy", "no-referrer-when-downgrade")]

@@ -30,7 +30,7 @@ from core.sources import attach_source
 from core.users import create_user
 from tests.conftest import fixture_json
 from tests.core.test_journeys import click, set_click_time
-from tests.factories import new_program
+from tests.factories import new_program, stored_clicks
 from tests.fakes import fake, sign
 from tests.reliability import figures  # noqa: F401 - the fixture
 
@@ -170,8 +170,7 @@ def test_no_raw_ip_address_is_stored(app, figures):  # noqa: F811
     resp = api.client.post(f"/webhooks/fake/{src['id']}", data=body,
                            headers={"X-Fake-Signature": sign("whsec", body)})
     assert resp.status_code == 200 and resp.get_json()["status"] == "processed"
-    with app.app_context(), get_db().session() as s:
-        clicks = s.exec(select(Click)).all()
+    clicks = stored_clicks(app)
     assert len(clicks) == 3 and all(c.ip_hash for c in clicks)  # hashed, not dropped
     assert found(app, ADDRESSES) == []
     figures["addresses_checked"] += len(ADDRESSES)

@@ -3,12 +3,9 @@ X-Forwarded-For: two visitors behind one proxy are two visitors, not one repeati
 from __future__ import annotations
 
 import pytest
-from sqlmodel import select
 
 from core import make_app
-from core.db import get_db
-from core.models import Click
-from tests.factories import new_program
+from tests.factories import new_program, stored_clicks
 
 UA = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120 Safari/537.36"}
 
@@ -23,8 +20,7 @@ def clicks_from_two_visitors(app) -> list[bool]:
         resp = client.get(f"/r/{link['key']}", headers={**UA, "X-Forwarded-For": address},
                           environ_base={"REMOTE_ADDR": "10.0.0.2"})  # the proxy
         assert resp.status_code == 302
-    with app.app_context(), get_db().session() as s:
-        return [c.is_unique for c in s.exec(select(Click).order_by(Click.created_at))]
+    return [c.is_unique for c in stored_clicks(app)]
 
 
 @pytest.mark.parametrize("proxies,unique", [(0, [True, False]), (1, [True, True])])

@@ -3,20 +3,15 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from sqlmodel import select
 
-from core.db import get_db
-from core.models import Click
-from tests.factories import new_program
+from tests.factories import new_program, stored_clicks
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 
 
-def clicks(app):
-    with app.app_context(), get_db().session() as s:
-        return s.exec(select(Click).order_by(Click.created_at)).all()
+clicks = stored_clicks
 
 
 def make_link(api, url="https://shop.example/p/1?color=red#top", campaign="spring"):

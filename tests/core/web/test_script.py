@@ -10,14 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
 from werkzeug.wrappers import Request, Response
 
 from core import make_app
-from core.db import get_db
-from core.models import Click
 from tests.browser import CHROMIUM, HOSTS, free_port, needs_chromium, serving
-from tests.factories import new_program
+from tests.factories import new_program, stored_clicks
 from tests.fakes import fake
 
 pytestmark = [needs_chromium, pytest.mark.browser,
@@ -139,9 +136,7 @@ def visit(page, url: str):  # type: ignore[no-untyped-def]
     return page.evaluate("Touchpoint.ready")
 
 
-def clicks(app) -> list[Click]:  # type: ignore[no-untyped-def]
-    with app.app_context(), get_db().session() as s:
-        return list(s.exec(select(Click).order_by(Click.created_at)))
+clicks = stored_clicks
 
 
 def jar(context) -> dict[str, dict]:  # type: ignore[no-untyped-def]
