@@ -18,6 +18,8 @@ ROWS = (  # (section, figure, label)
     ("crash", "crashes_survived", "SIGKILLs of `touchpoint serve` (master and workers)"),
     ("crash", "acknowledged_before_crash_recovery", "distinct deliveries answered 2xx around the kills: all in the inbox and applied after restart"),
     ("crash", "unanswered_at_crash", "deliveries a kill left unanswered, completed by the retry pass"),
+    ("crash", "click_crashes", "SIGKILLs while short-link redirects streamed in (4 threads)"),
+    ("crash", "clicks_answered", "redirects answered around those kills: every click stored after restart"),
     ("backfill_crash", "backfill_orders", "orders backfilled"),
     ("backfill_crash", "backfills_killed", "backfills killed half way (SIGKILL)"),
     ("backfill_crash", "orders_stored_before_kill", "orders the killed runs had stored"),

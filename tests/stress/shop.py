@@ -249,6 +249,17 @@ def stored_keys(database_url: str, program_id: str) -> list[str]:
     return [f"{source}/{key}" for source, key in rows]
 
 
+def stored_click_ids(database_url: str, program_id: str) -> list[str]:
+    """The id of every click of the program, read straight from the database."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text("SELECT id FROM click WHERE program_id = :p"),
+                                     {"p": program_id}).scalars())
+    finally:
+        engine.dispose()
+
+
 def key_of(shop: "Shop", delivery: Delivery) -> str:
     """The inbox key of a delivery, as its platform's connector names it (the platform's event
     or delivery id): the connector verifies the signed delivery here, in the test process."""
