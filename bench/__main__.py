@@ -188,7 +188,7 @@ def run_backend(label: str, url: str, args: argparse.Namespace, workdir: Path) -
     rss = None
     with servers.serve(servers.touchpoint(tp_port := servers.free_port()), tp_port, env) as proc:
         if "redirect" in wanted:
-            measure_redirect(tp_port, info, args, suffix)
+            measure_redirect(tp_port, url, info, args, suffix)
         if "ingest" in wanted:
             measure_ingest(tp_port, url, info, args, suffix)
         rss = servers.worker_rss_mb(proc.pid)
@@ -197,10 +197,25 @@ def run_backend(label: str, url: str, args: argparse.Namespace, workdir: Path) -
     emit(f"worker_rss_mb{suffix}", rss, "MB")
 
 
-def measure_redirect(tp_port: int, info: dict[str, Any], args: argparse.Namespace, suffix: str) -> None:
+def click_count(url: str) -> int:
+    from sqlalchemy import func, select
+
+    from core.db import make_engine
+    from core.models import Click
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        n = conn.execute(select(func.count()).select_from(Click)).scalar_one()
+    engine.dispose()
+    return n
+
+
+def measure_redirect(tp_port: int, url: str, info: dict[str, Any], args: argparse.Namespace,
+                     suffix: str) -> None:
     """Touchpoint and a bare Flask redirect under the same gunicorn settings, loaded in turns
     (bare, Touchpoint, bare, ...) so that both see the same machine: whatever else it is doing
-    drifts over a minute, not over a few seconds."""
+    drifts over a minute, not over a few seconds. Then every redirect Touchpoint answered must
+    have its click in the database (the spool moves them within milliseconds)."""
     bare_port = servers.free_port()
     link = info["link_keys"][1]
     bare_url, tp_url = f"http://127.0.0.1:{bare_port}/r/{link}", f"http://127.0.0.1:{tp_port}/r/{link}"
@@ -208,14 +223,23 @@ def measure_redirect(tp_port: int, info: dict[str, Any], args: argparse.Namespac
     each = max(2, round(args.seconds / rounds))
     bare: list[dict[str, float]] = []
     tp: list[dict[str, float]] = []
+    before = click_count(url)
     with servers.serve(servers.bare(bare_port), bare_port, {}):
+        tp.append(servers.wrk(tp_url, 2))  # warm-up, counted below but not in the figures
         servers.wrk(bare_url, 2)
-        servers.wrk(tp_url, 2)
         for _ in range(rounds):
             bare.append(servers.wrk(bare_url, each))
             tp.append(servers.wrk(tp_url, each))
     if any(r["errors"] for r in tp):
         raise SystemExit(f"redirect answered {sum(r['errors'] for r in tp):.0f} non-3xx responses")
+    answered = int(sum(r["answered"] for r in tp))
+    deadline = time.monotonic() + 30
+    while (stored := click_count(url) - before) < answered and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if stored < answered:
+        raise SystemExit(f"{answered - stored} of {answered} answered redirects have no stored click")
+    console.log(f"{answered:,} redirects answered, {stored:,} clicks stored")
+    tp = tp[1:]
     tp_rps, bare_rps = (statistics.fmean(r["rps"] for r in runs) for runs in (tp, bare))
     emit(f"redirect_ratio{suffix}", tp_rps / bare_rps, "ratio")
     emit(f"redirect_p99_ms{suffix}", max(r["p99_ms"] for r in tp), "ms")

@@ -85,4 +85,6 @@ def wrk(url: str, seconds: int, connections: int = 16, threads: int = 2) -> dict
     value, unit = float(m.group(1)), m.group(2)
     p99 = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {"rps": rps, "p99_ms": p99, "errors": float(non2xx.group(1)) if non2xx else 0.0}
+    answered = float(re.search(r"(\d+) requests in", out).group(1))
+    return {"rps": rps, "p99_ms": p99, "errors": float(non2xx.group(1)) if non2xx else 0.0,
+            "answered": answered}
