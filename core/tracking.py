@@ -20,8 +20,8 @@ import select as io_select
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -298,15 +298,17 @@ class ClickRecorder:
         cur.fetchall()
         cur.close()
 
-    def _write_rows(self, rows: list[Sequence[Any]]) -> None:
-        """Store clicks in one transaction; a click whose own data the database refuses is left
-        out (logged), any other failure raises so that the caller tries again."""
+    def _write_rows(self, rows: list[Sequence[Any]], skip_refused: bool = True) -> None:
+        """Store clicks in one transaction. A click whose own data the database refuses is left
+        out (logged) when `skip_refused` (the spool: retrying it would never end), and raises
+        otherwise (a caller waiting for its click id); any other failure raises, so that the
+        caller tries again."""
         conn = self._raw()
         try:
             if self._sqlite:
-                self._insert_sqlite(conn, rows)
+                self._insert_sqlite(conn, rows, skip_refused)
             else:
-                self._insert_postgresql(conn, rows)
+                self._insert_postgresql(conn, rows, skip_refused)
         except Exception:
             self._local.conn = None
             try:
@@ -319,7 +321,7 @@ class ClickRecorder:
         for program_id, day in sorted({(r[1], r[-1][:10]) for r in rows if r[-1][:10] < today}):
             self._reopen_day(program_id, day)
 
-    def _insert_sqlite(self, conn: Any, rows: list[Sequence[Any]]) -> None:
+    def _insert_sqlite(self, conn: Any, rows: list[Sequence[Any]], skip_refused: bool) -> None:
         cur = conn.cursor()
         if self._lock_fd is not None:
             # SQLite lets one writer in at a time and a blocked writer sleeps in steps of
@@ -327,17 +329,17 @@ class ClickRecorder:
             with self._thread_lock:  # flock does not exclude threads sharing the fd
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
                 try:
-                    self._insert_sqlite_rows(cur, rows)
+                    self._insert_sqlite_rows(cur, rows, skip_refused)
                 finally:
                     fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         else:
-            self._insert_sqlite_rows(cur, rows)
+            self._insert_sqlite_rows(cur, rows, skip_refused)
         cur.close()
         self._sync_now(conn)
 
-    def _insert_sqlite_rows(self, cur: Any, rows: list[Sequence[Any]]) -> None:
-        if len(rows) == 1:
-            self._insert_sqlite_each(cur, rows)
+    def _insert_sqlite_rows(self, cur: Any, rows: list[Sequence[Any]], skip_refused: bool) -> None:
+        if len(rows) == 1 or not skip_refused:
+            self._insert_sqlite_each(cur, rows, skip_refused)
             return
         cur.execute("BEGIN IMMEDIATE")
         try:
@@ -345,19 +347,21 @@ class ClickRecorder:
             cur.execute("COMMIT")
         except sqlite3.IntegrityError:
             cur.execute("ROLLBACK")
-            self._insert_sqlite_each(cur, rows)
+            self._insert_sqlite_each(cur, rows, skip_refused)
         except BaseException:
             cur.execute("ROLLBACK")
             raise
 
-    def _insert_sqlite_each(self, cur: Any, rows: list[Sequence[Any]]) -> None:
+    def _insert_sqlite_each(self, cur: Any, rows: list[Sequence[Any]], skip_refused: bool) -> None:
         for row in rows:  # each its own (autocommitted) transaction
             try:
                 cur.execute(self._sql_insert, row)
             except sqlite3.IntegrityError as exc:
+                if not skip_refused:
+                    raise
                 log.warning("click %s left out: %s", row[0], exc)
 
-    def _insert_postgresql(self, conn: Any, rows: list[Sequence[Any]]) -> None:
+    def _insert_postgresql(self, conn: Any, rows: list[Sequence[Any]], skip_refused: bool) -> None:
         """libpq's own prepared-statement call: psycopg's cursor costs about 50 µs of Python per
         statement, a third of the whole click, for machinery (adaptation, result sets, the
         transaction) a one-row autocommitted insert does not need. Several clicks go in one
@@ -366,13 +370,13 @@ class ClickRecorder:
         if self._local.prepared is not conn:
             _pg_check(pgconn.prepare(b"tp_click_insert", self._sql_insert.encode()))
             self._local.prepared = conn
-        if len(rows) == 1:
-            self._insert_postgresql_each(pgconn, rows)
+        if len(rows) == 1 or not skip_refused:
+            self._insert_postgresql_each(pgconn, rows, skip_refused)
             return
         for start in range(0, len(rows), PIPELINE_ROWS):
             chunk = rows[start:start + PIPELINE_ROWS]
             if not self._pipeline(pgconn, chunk):
-                self._insert_postgresql_each(pgconn, chunk)
+                self._insert_postgresql_each(pgconn, chunk, skip_refused)
 
     def _pipeline(self, pgconn: Any, rows: list[Sequence[Any]]) -> bool:
         """One transaction of inserts in one round trip; False (rolled back) when a click's own
@@ -402,11 +406,11 @@ class ClickRecorder:
             return False
         raise _pg_error(failed)
 
-    def _insert_postgresql_each(self, pgconn: Any, rows: list[Sequence[Any]]) -> None:
+    def _insert_postgresql_each(self, pgconn: Any, rows: list[Sequence[Any]], skip_refused: bool) -> None:
         for row in rows:  # each its own (autocommitted) transaction
             result = pgconn.exec_prepared(b"tp_click_insert", [_pg_text(v) for v in row])
             if result.status != pq.ExecStatus.COMMAND_OK:
-                if not _pg_bad_row(result):
+                if not (skip_refused and _pg_bad_row(result)):
                     raise _pg_error(result)
                 log.warning("click %s left out: %s", row[0], _pg_error(result))
 
@@ -435,7 +439,7 @@ class ClickRecorder:
                partner_id, fingerprint, day_start.isoformat(" ", "microseconds"),  # unique unless seen today
                naive.isoformat(" ", "microseconds"))
         if wait:
-            self._write_rows([row])
+            self._write_rows([row], skip_refused=False)
         else:
             self.spool.append(row)
         return click_id

@@ -7,12 +7,15 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import psycopg
+import pytest
 from sqlalchemy.exc import OperationalError
 
 from core import make_app
@@ -94,15 +97,20 @@ def test_a_click_the_database_refuses_is_left_out_and_the_rest_stored(app):
     link = _link(api)
     recorder = _recorder(app)
     held = HeldMover(recorder.spool)
+    gone = {"program_id": api.program_id, "partner_id": "prt_missing", "link_id": None,
+            "campaign": None, "url": "https://shop.example/", "referrer": None,
+            "user_agent": CHROME, "ip": "192.0.2.1"}
     kept = [_follow(api.client, link["key"])]
     assert held.entered.wait(5)
-    recorder.record(program_id=api.program_id, partner_id="prt_missing", link_id=None, campaign=None,
-                    url="https://shop.example/", referrer=None, user_agent=CHROME, ip="192.0.2.1",
-                    wait=False)
+    recorder.record(**gone, wait=False)
     kept.append(_follow(api.client, link["key"]))
     held.gate.set()
     assert [c.id for c in stored_clicks(app)] == kept
     assert spooled_files(app) == []
+    # A caller waiting for its click (the click API) hears the refusal instead.
+    with pytest.raises((sqlite3.IntegrityError, psycopg.DatabaseError)):
+        recorder.record(**gone)
+    assert [c.id for c in stored_clicks(app)] == kept
 
 
 def test_an_outage_keeps_the_file_and_the_move_is_tried_again(app):
