@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import select
@@ -147,11 +147,11 @@ def _drain(db: Database, connector: Connector, source_id: str,
                 return done, held
             held = True
             while time.monotonic() < deadline:
-                moved = _move_spooled(db, source_id)
+                _move_spooled(db, source_id)
                 applied = _apply_batch(db, connector, source_id)
-                if not applied and not moved:
-                    break
                 done += applied
+                if applied < BATCH:
+                    break  # all that waited when the batch was read; later ones: just below
         # A request that stored after our last batch found the lock taken and left its
         # delivery to us: look once more, now that the lock is free.
         if not _waiting(db, source_id):
@@ -190,9 +190,8 @@ def _continue_in_background(db: Database, connector: Connector, source_id: str) 
 def _waiting(db: Database, source_id: str) -> bool:
     if db.spool is not None and db.spool.has_waiting(source_id):
         return True
-    with db.session() as s:
-        return s.exec(select(func.count()).select_from(WebhookDelivery).where(
-            WebhookDelivery.source_id == source_id, WebhookDelivery.status == "received")).one() > 0
+    with db.single_connection() as conn:  # after every drain: no transaction around it
+        return conn.execute(_ANY_WAITING, {"source_id": source_id}).first() is not None
 
 
 def _apply_batch(db: Database, connector: Connector, source_id: str) -> int:
@@ -253,6 +252,9 @@ def _insert_delivery(dialect) -> Any:  # type: ignore[no-untyped-def]
 # Built once, as every delivery runs it (building and keying a statement costs more than
 # running it).
 _INSERT = {"postgresql": _insert_delivery(postgresql), "sqlite": _insert_delivery(sqlite)}
+_ANY_WAITING = select(WebhookDelivery.id).where(
+    WebhookDelivery.source_id == bindparam("source_id"),
+    WebhookDelivery.status == "received").limit(1)
 _LOOKUP = select(WebhookDelivery.id, WebhookDelivery.status).where(
     WebhookDelivery.source_id == bindparam("source_id"),
     WebhookDelivery.delivery_key == bindparam("key"))
