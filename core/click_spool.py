@@ -4,8 +4,8 @@ A click committed on its own costs a transaction: on SQLite the one writer's loc
 and the other worker's page cache emptied; on PostgreSQL a round trip and a commit on the same
 two cores as the app. `GET /r/<key>` instead appends its click to this worker's spool file and
 answers; a thread of the worker moves whatever has gathered into the database in one
-transaction, at once (a click waits for the transaction before it, a millisecond or two, not for
-a timer), so batches grow with the load and stay single clicks when it is quiet.
+transaction: at once when it is quiet, and under load at most every `gather_seconds` (5 ms), so
+a transaction carries the clicks of those milliseconds instead of one each.
 
 What a crash can lose: nothing that was answered. `append` returns once the line is written into
 the file (`write(2)`; the kernel holds it whatever happens to the process), and a file is removed

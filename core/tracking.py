@@ -119,9 +119,7 @@ def _pg_text(value: Any) -> bytes | None:
         return None
     if value is True or value is False:
         return b"t" if value else b"f"
-    if isinstance(value, datetime):
-        return value.isoformat(" ").encode()
-    return str(value).encode()
+    return str(value).encode()  # times are text already (see `record`)
 
 
 def _pg_error(result: Any) -> psycopg.DatabaseError:

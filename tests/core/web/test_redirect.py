@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-
 from tests.factories import new_program, stored_clicks
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
